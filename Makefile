@@ -1,0 +1,117 @@
+# countersign: runtime authorization for AI-agent tool calls.
+# SPDX-License-Identifier: MIT
+
+CC      ?= cc
+OPT     ?= -O2 -g
+CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+WERROR  ?= -Werror
+WARN    := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wwrite-strings -Wformat=2 -Wundef \
+           -Wpointer-arith
+CPPFLAGS += -Icore -Itransport -Itui
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP
+BUILD   ?= build
+ifdef SAN
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+BUILD   := build/san
+endif
+
+PKGS     := jansson sqlite3 libcurl libjwt libcrypto
+DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread
+CURSES   := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+CHECK    := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+
+CORE_SRC := $(filter-out core/daemon.c,$(wildcard core/*.c))
+TP_SRC   := $(wildcard transport/*.c)
+TUI_SRC  := $(filter-out tui/main.c,$(wildcard tui/*.c))
+CLI_SRC  := $(wildcard cli/*.c)
+
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+TP_OBJ   := $(TP_SRC:%.c=$(BUILD)/%.o)
+TUI_OBJ  := $(TUI_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+
+LIBCORE  := $(BUILD)/libcscore.a
+LIBCS    := $(BUILD)/libcountersign.a
+LIBTUI   := $(BUILD)/libcstui.a
+
+BINDIR   ?= bin
+ifdef SAN
+BINDIR   := bin/san
+endif
+BINS     := $(BINDIR)/countersignd $(BINDIR)/countersignctl
+ifneq ($(wildcard tui/main.c),)
+BINS     += $(BINDIR)/countersign
+endif
+
+TEST_SRC := $(wildcard tests/check_*.c)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit integration asan valgrind clean lint deps demo bench
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBCORE): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+$(LIBCS): $(TP_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+$(LIBTUI): $(TUI_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BINDIR)/countersignd: $(BUILD)/core/daemon.o $(LIBCS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+$(BINDIR)/countersignctl: $(CLI_OBJ) $(LIBCS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+$(BINDIR)/countersign: $(BUILD)/tui/main.o $(LIBTUI) $(LIBCS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES) $(DEP_LIBS)
+
+$(BUILD)/tests/check_%: tests/check_%.c $(LIBTUI) $(LIBCS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK) $(CURSES) $(DEP_LIBS)
+
+# Check suites, then integration tests against the real binaries, then the
+# shipped policy's table tests.
+test: all $(TESTS)
+	@fail=0; for t in $(TESTS); do ./$$t || fail=1; done; \
+	  BIN=$(BINDIR) tests/integration/run.sh || fail=1; \
+	  exit $$fail
+
+unit: $(TESTS)
+	@fail=0; for t in $(TESTS); do ./$$t || fail=1; done; exit $$fail
+
+integration: all
+	BIN=$(BINDIR) tests/integration/run.sh
+
+asan:
+	$(MAKE) SAN=1 test
+
+valgrind: $(TESTS)
+	@for t in $(TESTS); do CK_FORK=no valgrind -q --error-exitcode=66 \
+	    --leak-check=full --errors-for-leak-kinds=definite ./$$t || exit 1; done
+
+deps:
+	@tests/deps.sh
+
+demo: all
+	@tests/demo.sh
+
+lint:
+	@! grep -nE '\b(gets|sprintf|strcpy|strcat|strtok|atoi)\(' \
+	    core/*.c transport/*.c tui/*.c cli/*.c || \
+	    { echo "banned call found"; exit 1; }
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)
