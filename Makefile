@@ -8,7 +8,8 @@ WERROR  ?= -Werror
 WARN    := -Wall -Wextra -Wpedantic $(WERROR) -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wwrite-strings -Wformat=2 -Wundef \
            -Wpointer-arith
-CPPFLAGS += -Icore -Itransport -Itui
+CPPFLAGS += -Icore -Itransport -Itui -Icli \
+            -DCS_DEFAULT_POLICY=\"$(abspath policies/default.json)\"
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP
 BUILD   ?= build
 ifdef SAN
@@ -19,7 +20,7 @@ BUILD   := build/san
 endif
 
 PKGS     := jansson sqlite3 libcurl libjwt libcrypto
-DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread
+DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
 CURSES   := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 CHECK    := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 

@@ -1,0 +1,226 @@
+/* cfg.c: load DIR/config.json over built-in defaults.
+ * SPDX-License-Identifier: MIT */
+#include "cfg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+core_cfg_defaults(core_cfg *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->max_initial_trust = 3;
+	cfg->default_trust = 2;
+	cfg->max_pending = 1000;
+	cfg->max_sessions = 100000;
+	cfg->recent_max = 100000;
+	cfg->leeway_s = 30;
+	cfg->max_wait_ms = 600000;
+	cfg->default_wait_ms = 0;
+	cfg->max_grant_ttl_ms = 86400000;
+	cfg->max_depth = 32;
+	cfg->max_token_len = 8192;
+	cfg->max_args_len = 32768;
+	cfg->recv_max = 65536;
+	cfg->agent_contexts = 256;
+	cfg->control_contexts = 16;
+	cfg->socket_mode = 0600;
+}
+
+void
+core_cfg_fini(core_cfg *cfg)
+{
+	for (size_t i = 0; i < cfg->operator_count; i++)
+		free(cfg->operators[i]);
+	free(cfg->operators);
+	free(cfg->issuer);
+	free(cfg->audience);
+	free(cfg->agent_url);
+	free(cfg->control_url);
+	free(cfg->events_url);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+bool
+core_cfg_is_operator(const core_cfg *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->operator_count; i++)
+		if (strcmp(cfg->operators[i], name) == 0)
+			return true;
+	return false;
+}
+
+enum cfg_kind { CFG_INT, CFG_SIZE, CFG_MS, CFG_STR, CFG_MODE };
+
+struct cfg_field {
+	const char *key;
+	enum cfg_kind kind;
+	size_t offset;
+	long long min, max;
+};
+
+#define F(k, kind, member, lo, hi) \
+	{ k, kind, offsetof(core_cfg, member), lo, hi }
+static const struct cfg_field cfg_fields[] = {
+	F("max_initial_trust", CFG_INT, max_initial_trust, 0, 4),
+	F("default_trust", CFG_INT, default_trust, 0, 4),
+	F("max_pending", CFG_SIZE, max_pending, 1, 1000000),
+	F("max_sessions", CFG_SIZE, max_sessions, 1, 10000000),
+	F("recent_max", CFG_SIZE, recent_max, 16, 10000000),
+	F("leeway_s", CFG_MS, leeway_s, 0, 3600),
+	F("issuer", CFG_STR, issuer, 0, 0),
+	F("audience", CFG_STR, audience, 0, 0),
+	F("max_wait_ms", CFG_MS, max_wait_ms, 0, 86400000),
+	F("default_wait_ms", CFG_MS, default_wait_ms, 0, 86400000),
+	F("max_grant_ttl_ms", CFG_MS, max_grant_ttl_ms, 1000, 31536000000LL),
+	F("max_depth", CFG_INT, max_depth, 2, 256),
+	F("max_token_len", CFG_SIZE, max_token_len, 256, 65536),
+	F("max_args_len", CFG_SIZE, max_args_len, 64, 16777216),
+	F("recv_max", CFG_SIZE, recv_max, 1024, 16777216),
+	F("agent_contexts", CFG_INT, agent_contexts, 1, 65536),
+	F("control_contexts", CFG_INT, control_contexts, 1, 1024),
+	F("socket_mode", CFG_MODE, socket_mode, 0, 0777),
+	F("agent_url", CFG_STR, agent_url, 0, 0),
+	F("control_url", CFG_STR, control_url, 0, 0),
+	F("events_url", CFG_STR, events_url, 0, 0),
+};
+#undef F
+
+/* Store one scalar field after checking its type and range. */
+static cs_err
+cfg_set(core_cfg *cfg, const struct cfg_field *f, json_t *v,
+    const char *path, char **cause)
+{
+	char *base = (char *) cfg + f->offset;
+	long long n;
+
+	if (f->kind == CFG_STR) {
+		char *s;
+
+		if (!json_is_string(v)) {
+			cs_set_cause(cause, "%s: \"%s\" must be a string", path,
+			    f->key);
+			return CS_EPARSE;
+		}
+		if ((s = strdup(json_string_value(v))) == NULL)
+			return CS_ENOMEM;
+		free(*(char **) (void *) base);
+		*(char **) (void *) base = s;
+		return CS_OK;
+	}
+	if (f->kind == CFG_MODE && json_is_string(v)) {
+		char *end;
+
+		n = strtoll(json_string_value(v), &end, 8);
+		if (*end != '\0')
+			n = -1;
+	} else if (json_is_integer(v))
+		n = json_integer_value(v);
+	else
+		n = -1;
+	if (n < f->min || n > f->max) {
+		cs_set_cause(cause, "%s: \"%s\" must be %s from %lld to %lld",
+		    path, f->key, f->kind == CFG_MODE ? "an octal mode" :
+		    "an integer", f->min, f->max);
+		return CS_EPARSE;
+	}
+	switch (f->kind) {
+	case CFG_INT:
+	case CFG_MODE:
+		*(int *) (void *) base = (int) n;
+		break;
+	case CFG_SIZE:
+		*(size_t *) (void *) base = (size_t) n;
+		break;
+	case CFG_MS:
+		*(int64_t *) (void *) base = (int64_t) n;
+		break;
+	case CFG_STR:
+		break;
+	}
+	return CS_OK;
+}
+
+/* Read the operators array. */
+static cs_err
+cfg_operators(core_cfg *cfg, json_t *v, const char *path, char **cause)
+{
+	size_t i;
+	json_t *item;
+
+	if (!json_is_array(v) || json_array_size(v) > 256) {
+		cs_set_cause(cause, "%s: \"operators\" must be an array of at "
+		    "most 256 user names", path);
+		return CS_EPARSE;
+	}
+	if ((cfg->operators = calloc(json_array_size(v) + 1,
+	    sizeof *cfg->operators)) == NULL)
+		return CS_ENOMEM;
+	json_array_foreach(v, i, item) {
+		if (!json_is_string(item) || json_string_length(item) == 0) {
+			cs_set_cause(cause, "%s: operators[%zu] must be a "
+			    "non-empty string", path, i);
+			return CS_EPARSE;
+		}
+		if ((cfg->operators[i] = strdup(json_string_value(item))) ==
+		    NULL)
+			return CS_ENOMEM;
+		cfg->operator_count = i + 1;
+	}
+	return CS_OK;
+}
+
+cs_err
+core_cfg_load(const char *path, core_cfg *cfg, char **cause)
+{
+	json_error_t jerr;
+	json_t *root, *v;
+	const char *key;
+	cs_err rv = CS_OK;
+	char *text = NULL;
+	size_t len;
+
+	if ((rv = cs_read_file(path, 1 << 20, &text, &len, NULL)) != CS_OK) {
+		if (rv == CS_ENOTFOUND)
+			return CS_OK;
+		cs_set_cause(cause, "%s: cannot read: %s", path,
+		    cs_strerror(rv));
+		return rv;
+	}
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
+	if (root == NULL) {
+		cs_set_cause(cause, "%s:%d:%d: %s", path, jerr.line,
+		    jerr.column, jerr.text);
+		return CS_EPARSE;
+	}
+	if (!json_is_object(root)) {
+		cs_set_cause(cause, "%s: must hold a JSON object", path);
+		rv = CS_EPARSE;
+		goto done;
+	}
+	json_object_foreach(root, key, v) {
+		size_t i;
+
+		if (strcmp(key, "operators") == 0) {
+			if ((rv = cfg_operators(cfg, v, path, cause)) != CS_OK)
+				goto done;
+			continue;
+		}
+		for (i = 0; i < CS_ARRAY_LEN(cfg_fields); i++)
+			if (strcmp(key, cfg_fields[i].key) == 0)
+				break;
+		if (i == CS_ARRAY_LEN(cfg_fields)) {
+			cs_set_cause(cause, "%s: unknown setting \"%s\"", path,
+			    key);
+			rv = CS_EPARSE;
+			goto done;
+		}
+		if ((rv = cfg_set(cfg, &cfg_fields[i], v, path, cause)) !=
+		    CS_OK)
+			goto done;
+	}
+done:
+	json_decref(root);
+	return rv;
+}

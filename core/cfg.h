@@ -1,0 +1,48 @@
+/* cfg.h: DIR/config.json: every field optional, unknown keys refused.
+ * SPDX-License-Identifier: MIT */
+#ifndef CORE_CFG_H
+#define CORE_CFG_H
+
+#include "cs.h"
+
+typedef struct core_cfg {
+	char **operators;        /* names allowed to decide; empty: daemon user */
+	size_t operator_count;
+	int max_initial_trust;   /* cap on a token's trust claim (3) */
+	int default_trust;       /* trust when the token has none (2) */
+	size_t max_pending;      /* bound of the pending queue (1000) */
+	size_t max_sessions;     /* bound of the session table (100000) */
+	size_t recent_max;       /* decisions remembered for replays (100000) */
+	int64_t leeway_s;        /* token clock skew (30) */
+	char *issuer;            /* required iss, or NULL */
+	char *audience;          /* required aud, or NULL */
+	int64_t max_wait_ms;     /* cap on an agent's wait_ms (600000) */
+	int64_t default_wait_ms; /* wait when the request has none (0) */
+	int64_t max_grant_ttl_ms;/* cap on session grants (86400000) */
+	int max_depth;           /* JSON nesting bound (32) */
+	size_t max_token_len;    /* (8192) */
+	size_t max_args_len;     /* canonical args bytes (32768) */
+	size_t recv_max;         /* largest frame nng accepts (65536) */
+	int agent_contexts;      /* concurrent agent requests (256) */
+	int control_contexts;    /* concurrent control requests (16) */
+	int socket_mode;         /* ipc socket file mode (0600) */
+	char *agent_url;         /* NULL: ipc://DIR/agent.ipc */
+	char *control_url;       /* NULL: ipc://DIR/control.ipc */
+	char *events_url;        /* NULL: ipc://DIR/events.ipc */
+} core_cfg;
+
+/* core_cfg_defaults fills cfg with the defaults above. */
+void core_cfg_defaults(core_cfg *cfg);
+
+/* core_cfg_load fills cfg from the file at path over the defaults; a
+ * missing file is not an error. Unknown keys, wrong types and
+ * out-of-range values fail with CS_EPARSE and a located *cause. */
+cs_err core_cfg_load(const char *path, core_cfg *cfg, char **cause);
+
+/* core_cfg_fini frees what cfg owns. */
+void core_cfg_fini(core_cfg *cfg);
+
+/* core_cfg_is_operator reports whether name may decide. */
+bool core_cfg_is_operator(const core_cfg *cfg, const char *name);
+
+#endif

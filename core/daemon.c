@@ -1,0 +1,718 @@
+/* daemon.c: countersignd: wires the engine to the transport, runs the
+ * audit writer (group commit, reply after commit) and the deadline timer.
+ * SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "cfg.h"
+#include "cs.h"
+#include "engine.h"
+#include "home.h"
+#include "pol.h"
+#include "store.h"
+#include "tp_server.h"
+
+#define CONTROL_TAG (1ULL << 63)
+#define TICK_MS 10
+
+#ifndef CS_DEFAULT_POLICY
+#define CS_DEFAULT_POLICY "policies/default.json"
+#endif
+
+/* One unit of work for the writer: effects to audit, then deliver. */
+struct job {
+	struct job *next;
+	core_fx fx;
+};
+
+struct daemon {
+	const char *home;
+	char *policy_path;
+	core_cfg cfg;
+	core_engine *eng;
+	pthread_mutex_t eng_mtx;
+	core_store *store;      /* writer's handle */
+	core_store *reader;     /* status lookups, under eng_mtx */
+	char *db_path;
+	tp_server *agent;
+	tp_server *control;
+	tp_pub *pub;
+
+	pthread_mutex_t q_mtx;
+	pthread_cond_t q_cond;
+	struct job *q_head, *q_tail;
+	bool stopping;
+	bool audit_down;
+
+	pthread_t writer, timer;
+	volatile sig_atomic_t timer_stop;
+	uid_t self_uid;
+	char self_name[64];
+};
+
+/* ---- the writer ------------------------------------------------------ */
+
+/* Queue effects for the writer (takes fx's contents). */
+static void
+enqueue(struct daemon *d, core_fx *fx, bool front)
+{
+	struct job *j;
+
+	if (core_fx_empty(fx)) {
+		core_fx_fini(fx);
+		return;
+	}
+	if ((j = calloc(1, sizeof *j)) == NULL) {
+		cs_log("error: out of memory queueing a decision");
+		core_fx_fini(fx);
+		return;
+	}
+	j->fx = *fx;
+	memset(fx, 0, sizeof *fx);
+	pthread_mutex_lock(&d->q_mtx);
+	if (front) {
+		j->next = d->q_head;
+		d->q_head = j;
+		if (d->q_tail == NULL)
+			d->q_tail = j;
+	} else {
+		if (d->q_tail != NULL)
+			d->q_tail->next = j;
+		else
+			d->q_head = j;
+		d->q_tail = j;
+	}
+	pthread_cond_signal(&d->q_cond);
+	pthread_mutex_unlock(&d->q_mtx);
+}
+
+/* Send one reply on the endpoint its handle belongs to. */
+static void
+send_reply(struct daemon *d, const core_reply *r)
+{
+	char *text;
+	tp_server *srv = (r->handle & CONTROL_TAG) ? d->control : d->agent;
+
+	if (r->handle == 0 || srv == NULL)
+		return;
+	if (r->event != NULL && json_object_get(r->event, "seq") != NULL)
+		json_object_set(r->msg, "audit_seq",
+		    json_object_get(r->event, "seq"));
+	if ((text = json_dumps(r->msg, JSON_COMPACT)) == NULL)
+		return;
+	tp_server_reply(srv, r->handle, text, strlen(text));
+	free(text);
+}
+
+/* Deliver replies and published events of committed effects. */
+static void
+deliver(struct daemon *d, core_fx *fx)
+{
+	for (size_t i = 0; i < fx->reply_count; i++)
+		send_reply(d, &fx->replies[i]);
+	for (size_t i = 0; i < fx->pub_count; i++) {
+		char *text = json_dumps(fx->pubs[i].msg, JSON_COMPACT);
+
+		if (text != NULL) {
+			if (d->pub != NULL)
+				tp_pub_send(d->pub, fx->pubs[i].topic, text,
+				    strlen(text));
+			free(text);
+		}
+	}
+}
+
+/* A string member or "-". */
+static const char *
+str_or_dash(const json_t *ev, const char *key)
+{
+	const char *s = json_string_value(json_object_get(ev, key));
+
+	return s != NULL ? s : "-";
+}
+
+/* Log one line per decision to stderr. */
+static void
+log_decisions(const core_fx *fx)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(fx->events, i, ev) {
+		const char *kind = str_or_dash(ev, "kind");
+		long long seq = json_integer_value(json_object_get(ev, "seq"));
+
+		if (strcmp(kind, "decision") == 0 || strcmp(kind, "error") == 0)
+			cs_log("%s %s %s by=%s tool=%s agent=%s user=%s "
+			    "rule=%s seq=%lld reason=\"%.200s\"", kind,
+			    str_or_dash(ev, "request"),
+			    str_or_dash(ev, "decision"), str_or_dash(ev, "by"),
+			    str_or_dash(ev, "tool"), str_or_dash(ev, "agent"),
+			    str_or_dash(ev, "user"), str_or_dash(ev, "rule"),
+			    seq, str_or_dash(ev, "reason"));
+		else
+			cs_log("%s seq=%lld", kind, seq);
+	}
+}
+
+/* Tell consoles the audit store's health changed. */
+static void
+publish_health(struct daemon *d, bool ok)
+{
+	char buf[160];
+	int n;
+
+	n = snprintf(buf, sizeof buf, "{\"audit\":\"%s\",\"message\":\"%s\"}",
+	    ok ? "ok" : "unavailable", ok ? "audit store writable again" :
+	    "audit store unavailable: every call is denied");
+	if (d->pub != NULL && n > 0)
+		tp_pub_send(d->pub, "health", buf, (size_t) n);
+}
+
+/* Writer thread: take everything queued, commit it in one transaction,
+ * then answer. Nothing is answered before its audit row is durable. */
+static void *
+writer_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	for (;;) {
+		struct job *batch, *j, *next;
+		json_t **events = NULL;
+		size_t count = 0, cap = 0;
+		cs_err rv = CS_OK;
+
+		pthread_mutex_lock(&d->q_mtx);
+		while (d->q_head == NULL && !d->stopping)
+			pthread_cond_wait(&d->q_cond, &d->q_mtx);
+		batch = d->q_head;
+		d->q_head = d->q_tail = NULL;
+		pthread_mutex_unlock(&d->q_mtx);
+		if (batch == NULL)
+			break; /* stopping and drained */
+
+		for (j = batch; j != NULL; j = j->next) {
+			size_t n = json_array_size(j->fx.events);
+
+			if (count + n > cap) {
+				cap = (count + n) * 2;
+				events = realloc(events, cap * sizeof *events);
+				if (events == NULL)
+					break;
+			}
+			for (size_t i = 0; i < n; i++)
+				events[count++] = json_array_get(j->fx.events, i);
+		}
+		if (events == NULL && count > 0)
+			rv = CS_ENOMEM;
+		else if (count > 0)
+			rv = core_store_append(d->store, events, count, NULL);
+		free(events);
+
+		if (rv == CS_OK && count > 0 && d->audit_down) {
+			d->audit_down = false;
+			cs_log("audit store writable again");
+			publish_health(d, true);
+		}
+		if (rv != CS_OK && !d->audit_down) {
+			d->audit_down = true;
+			cs_log("error: audit store unavailable (%s): denying "
+			    "every call until it recovers", cs_strerror(rv));
+			publish_health(d, false);
+		}
+		for (j = batch; j != NULL; j = next) {
+			next = j->next;
+			if (rv == CS_OK) {
+				log_decisions(&j->fx);
+				pthread_mutex_lock(&d->eng_mtx);
+				core_engine_committed(d->eng, &j->fx);
+				pthread_mutex_unlock(&d->eng_mtx);
+			} else if (!j->fx.fallback &&
+			    json_array_size(j->fx.events) > 0) {
+				core_fx follow;
+
+				core_fx_init(&follow);
+				pthread_mutex_lock(&d->eng_mtx);
+				core_engine_audit_failed(d->eng, &j->fx,
+				    cs_now_ms(), &follow);
+				pthread_mutex_unlock(&d->eng_mtx);
+				enqueue(d, &follow, true);
+			}
+			deliver(d, &j->fx);
+			core_fx_fini(&j->fx);
+			free(j);
+		}
+	}
+	return NULL;
+}
+
+/* ---- engine entry points from nng threads ----------------------------- */
+
+/* An agent frame arrived. */
+static void
+agent_cb(void *ud, uint64_t handle, const char *buf, size_t len,
+    long long peer_uid)
+{
+	struct daemon *d = ud;
+	core_fx fx;
+
+	(void) peer_uid;
+	core_fx_init(&fx);
+	pthread_mutex_lock(&d->eng_mtx);
+	core_engine_agent_msg(d->eng, buf, len, handle, cs_now_ms(),
+	    cs_mono_ms(), &fx);
+	pthread_mutex_unlock(&d->eng_mtx);
+	enqueue(d, &fx, false);
+}
+
+/* Map a peer uid to a user name. */
+static void
+uid_name(long long uid, char *out, size_t size)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (uid >= 0 && getpwuid_r((uid_t) uid, &pw, buf, sizeof buf, &res) ==
+	    0 && res != NULL)
+		snprintf(out, size, "%s", res->pw_name);
+	else if (uid >= 0)
+		snprintf(out, size, "uid:%lld", uid);
+	else
+		snprintf(out, size, "unknown");
+}
+
+/* An operator frame arrived. */
+static void
+control_cb(void *ud, uint64_t handle, const char *buf, size_t len,
+    long long peer_uid)
+{
+	struct daemon *d = ud;
+	char name[64];
+	core_fx fx;
+
+	uid_name(peer_uid, name, sizeof name);
+	core_fx_init(&fx);
+	pthread_mutex_lock(&d->eng_mtx);
+	core_engine_control_msg(d->eng, name, buf, len, handle, cs_now_ms(),
+	    cs_mono_ms(), &fx);
+	pthread_mutex_unlock(&d->eng_mtx);
+	enqueue(d, &fx, false);
+}
+
+/* Timer thread: apply deadlines. */
+static void *
+timer_main(void *arg)
+{
+	struct daemon *d = arg;
+	struct timespec ts = { 0, TICK_MS * 1000000L };
+
+	while (!d->timer_stop) {
+		core_fx fx;
+		int64_t now = cs_mono_ms();
+
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&d->eng_mtx);
+		if (core_engine_next_wake(d->eng) > now) {
+			pthread_mutex_unlock(&d->eng_mtx);
+			continue;
+		}
+		core_fx_init(&fx);
+		core_engine_tick(d->eng, cs_now_ms(), cs_mono_ms(), &fx);
+		pthread_mutex_unlock(&d->eng_mtx);
+		enqueue(d, &fx, false);
+	}
+	return NULL;
+}
+
+/* Store lookup for status of requests the engine forgot. */
+static json_t *
+lookup_hook(void *ud, const char *request)
+{
+	struct daemon *d = ud;
+	json_t *ev = NULL;
+	char *cause = NULL;
+
+	if (d->reader == NULL &&
+	    core_store_open(d->db_path, CORE_STORE_RDONLY, &d->reader,
+	    &cause) != CS_OK) {
+		free(cause);
+		return NULL;
+	}
+	if (core_store_find_decision(d->reader, request, &ev) != CS_OK)
+		return NULL;
+	return ev;
+}
+
+/* Compile the policy file again. */
+static pol_set *
+reload_hook(void *ud, char **cause)
+{
+	struct daemon *d = ud;
+	pol_set *pol = NULL;
+
+	if (pol_set_load(d->policy_path, &pol, cause) != CS_OK)
+		return NULL;
+	return pol;
+}
+
+/* SIGHUP: reload, keeping the old policy on any error. */
+static void
+reload(struct daemon *d)
+{
+	char *cause = NULL;
+	pol_set *pol = reload_hook(d, &cause);
+	core_fx fx;
+
+	if (pol == NULL)
+		cs_log("error: policy reload rejected, the old policy stays in "
+		    "force: %s", cause != NULL ? cause : "unknown error");
+	core_fx_init(&fx);
+	pthread_mutex_lock(&d->eng_mtx);
+	core_engine_policy_changed(d->eng, pol, cause, "SIGHUP", cs_now_ms(),
+	    &fx);
+	if (pol != NULL)
+		cs_log("policy %s in force", core_engine_policy_version(d->eng));
+	pthread_mutex_unlock(&d->eng_mtx);
+	enqueue(d, &fx, false);
+	free(cause);
+}
+
+/* ---- start and stop -------------------------------------------------- */
+
+/* Collect calls a previous run left pending. */
+static bool
+stale_cb(void *ud, int64_t seq, const char *hash, json_t *event)
+{
+	core_fx *fx = ((void **) ud)[0];
+	core_engine *eng = ((void **) ud)[1];
+
+	(void) seq;
+	(void) hash;
+	core_engine_close_stale(eng, event, cs_now_ms(), fx);
+	return true;
+}
+
+/* Close what the last run left open, synchronously, before serving. */
+static cs_err
+close_stale(struct daemon *d)
+{
+	core_fx fx;
+	void *ud[2];
+	size_t n;
+	json_t **events;
+	cs_err rv = CS_OK;
+
+	core_fx_init(&fx);
+	ud[0] = &fx;
+	ud[1] = d->eng;
+	if ((rv = core_store_open_requests(d->store, stale_cb, ud)) != CS_OK)
+		goto done;
+	if ((n = json_array_size(fx.events)) == 0)
+		goto done;
+	if ((events = calloc(n, sizeof *events)) == NULL) {
+		rv = CS_ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		events[i] = json_array_get(fx.events, i);
+	rv = core_store_append(d->store, events, n, NULL);
+	free(events);
+	if (rv == CS_OK) {
+		cs_log("closed %zu call(s) left pending by the last run as deny "
+		    "(restart)", n);
+		core_engine_committed(d->eng, &fx);
+	}
+done:
+	core_fx_fini(&fx);
+	return rv;
+}
+
+/* On a clean stop, answer every waiting call with deny. */
+static void
+close_pending(struct daemon *d)
+{
+	core_fx fx;
+
+	core_fx_init(&fx);
+	pthread_mutex_lock(&d->eng_mtx);
+	core_engine_shutdown(d->eng, cs_now_ms(), &fx);
+	pthread_mutex_unlock(&d->eng_mtx);
+	enqueue(d, &fx, false);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: countersignd [--home DIR] [--policy FILE] "
+	    "[--foreground]\n");
+}
+
+/* Detach into the background, the parent exiting once we are ready. */
+static int
+daemonize(const char *home, int *ready_fd)
+{
+	int fds[2];
+	pid_t pid;
+	char *log_path;
+	int fd;
+
+	if (pipe(fds) != 0)
+		return -1;
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid > 0) {
+		char c = 1;
+
+		close(fds[1]);
+		if (read(fds[0], &c, 1) != 1 || c != 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[0]);
+	setsid();
+	if ((log_path = cs_asprintf("%s/countersignd.log", home)) == NULL)
+		return -1;
+	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	free(log_path);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+	if ((fd = open("/dev/null", O_RDONLY)) >= 0) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+	*ready_fd = fds[1];
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	const char *home_arg = NULL, *policy_arg = NULL;
+	bool foreground = false;
+	char *cause = NULL, *home = NULL, *path = NULL;
+	unsigned char *key = NULL;
+	size_t key_len = 0;
+	pol_set *pol = NULL;
+	sigset_t sigs;
+	int sig, ready_fd = -1, status = 1;
+	struct passwd *pw;
+
+	memset(&d, 0, sizeof d);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc)
+			home_arg = argv[++i];
+		else if (strcmp(argv[i], "--policy") == 0 && i + 1 < argc)
+			policy_arg = argv[++i];
+		else if (strcmp(argv[i], "--foreground") == 0)
+			foreground = true;
+		else if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "countersignd: unknown argument %s\n",
+			    argv[i]);
+			usage(stderr);
+			return 64;
+		}
+	}
+	if ((home = cs_home_resolve(home_arg, &cause)) == NULL)
+		goto fail;
+	d.home = home;
+	if (cs_home_prepare(home, &cause) != CS_OK)
+		goto fail;
+
+	core_cfg_defaults(&d.cfg);
+	path = cs_asprintf("%s/config.json", home);
+	if (core_cfg_load(path, &d.cfg, &cause) != CS_OK)
+		goto fail;
+	free(path);
+	path = NULL;
+	d.self_uid = geteuid();
+	if ((pw = getpwuid(d.self_uid)) != NULL)
+		snprintf(d.self_name, sizeof d.self_name, "%s", pw->pw_name);
+	else
+		snprintf(d.self_name, sizeof d.self_name, "uid:%u",
+		    (unsigned) d.self_uid);
+	if (d.cfg.operator_count == 0) {
+		d.cfg.operators = calloc(2, sizeof *d.cfg.operators);
+		if (d.cfg.operators == NULL ||
+		    (d.cfg.operators[0] = strdup(d.self_name)) == NULL)
+			goto fail;
+		d.cfg.operator_count = 1;
+	}
+
+	if (cs_home_key(home, true, &key, &key_len, &cause) != CS_OK)
+		goto fail;
+	d.policy_path = policy_arg != NULL ? strdup(policy_arg) :
+	    cs_home_default_policy(home, CS_DEFAULT_POLICY);
+	if (d.policy_path == NULL ||
+	    pol_set_load(d.policy_path, &pol, &cause) != CS_OK)
+		goto fail;
+
+	d.db_path = cs_asprintf("%s/audit.db", home);
+	if (core_store_open(d.db_path, CORE_STORE_CREATE, &d.store, &cause) !=
+	    CS_OK) {
+		char *why = cause;
+
+		cause = cs_asprintf("refusing to start without a working audit "
+		    "store: %s", why != NULL ? why : "unknown error");
+		free(why);
+		goto fail;
+	}
+	if (cs_home_check_pid(home, &cause) != CS_OK)
+		goto fail;
+	if ((d.eng = core_engine_new(&d.cfg, pol, key, key_len)) == NULL) {
+		pol = NULL;
+		cause = strdup("out of memory");
+		goto fail;
+	}
+	pol = NULL;
+	core_engine_set_hooks(d.eng, lookup_hook, reload_hook, &d);
+	if (close_stale(&d) != CS_OK) {
+		cause = strdup("could not close the calls left pending by the "
+		    "last run: audit store not writable");
+		goto fail;
+	}
+
+	if (!foreground && daemonize(home, &ready_fd) != 0) {
+		cause = strdup("could not detach into the background");
+		goto fail;
+	}
+	if (cs_home_write_pid(home, &cause) != CS_OK)
+		goto fail;
+	/* Signals go to the main thread only, through sigwait. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	pthread_mutex_init(&d.eng_mtx, NULL);
+	pthread_mutex_init(&d.q_mtx, NULL);
+	pthread_cond_init(&d.q_cond, NULL);
+	if (pthread_create(&d.writer, NULL, writer_main, &d) != 0 ||
+	    pthread_create(&d.timer, NULL, timer_main, &d) != 0) {
+		cause = strdup("could not start threads");
+		goto fail;
+	}
+	{
+		char *agent_url = d.cfg.agent_url ? strdup(d.cfg.agent_url) :
+		    cs_asprintf("ipc://%s/agent.ipc", home);
+		char *control_url = d.cfg.control_url ?
+		    strdup(d.cfg.control_url) :
+		    cs_asprintf("ipc://%s/control.ipc", home);
+		char *events_url = d.cfg.events_url ?
+		    strdup(d.cfg.events_url) :
+		    cs_asprintf("ipc://%s/events.ipc", home);
+		tp_server_opts ao = {
+			.url = agent_url, .contexts = d.cfg.agent_contexts,
+			.recv_max = d.cfg.recv_max,
+			.ipc_mode = d.cfg.socket_mode, .cb = agent_cb,
+			.ud = &d,
+		};
+		tp_server_opts co = {
+			.url = control_url,
+			.contexts = d.cfg.control_contexts,
+			.recv_max = d.cfg.recv_max,
+			.ipc_mode = d.cfg.socket_mode,
+			.handle_tag = CONTROL_TAG, .cb = control_cb, .ud = &d,
+		};
+		cs_err rv = CS_ENOMEM;
+
+		if (agent_url != NULL && control_url != NULL &&
+		    events_url != NULL &&
+		    (rv = tp_pub_open(events_url, d.cfg.socket_mode, &d.pub,
+		    &cause)) == CS_OK &&
+		    (rv = tp_server_open(&co, &d.control, &cause)) == CS_OK)
+			rv = tp_server_open(&ao, &d.agent, &cause);
+		free(agent_url);
+		free(control_url);
+		free(events_url);
+		if (rv != CS_OK)
+			goto stop;
+	}
+	cs_log("countersignd ready: home %s, policy %s (%s), operators %s%s",
+	    home, core_engine_policy_version(d.eng), d.policy_path,
+	    d.cfg.operators[0], d.cfg.operator_count > 1 ? ", ..." : "");
+	if (ready_fd >= 0) {
+		char ok = 0;
+
+		if (write(ready_fd, &ok, 1) != 1)
+			cs_log("warning: could not signal readiness");
+		close(ready_fd);
+		ready_fd = -1;
+	}
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(&d);
+			continue;
+		}
+		cs_log("stopping on signal %d", sig);
+		break;
+	}
+	status = 0;
+stop:
+	/* stop intake, answer every parked call, drain the writer */
+	tp_server_close(d.agent);
+	d.agent = NULL;
+	d.timer_stop = 1;
+	pthread_join(d.timer, NULL);
+	close_pending(&d);
+	pthread_mutex_lock(&d.q_mtx);
+	d.stopping = true;
+	pthread_cond_signal(&d.q_cond);
+	pthread_mutex_unlock(&d.q_mtx);
+	pthread_join(d.writer, NULL);
+	tp_server_close(d.control);
+	tp_pub_close(d.pub);
+	if (cause != NULL)
+		cs_log("error: %s", cause);
+	core_engine_free(d.eng);
+	core_store_close(d.reader);
+	core_store_close(d.store);
+	cs_home_unlock_pid(home);
+	goto out;
+fail:
+	fprintf(stderr, "countersignd: %s\n", cause != NULL ? cause :
+	    "start-up failed");
+	if (ready_fd >= 0) {
+		char bad = 1;
+
+		if (write(ready_fd, &bad, 1) != 1)
+			status = 1;
+	}
+	core_engine_free(d.eng);
+	core_store_close(d.store);
+out:
+	pol_set_free(pol);
+	core_cfg_fini(&d.cfg);
+	free(d.policy_path);
+	free(d.db_path);
+	free(key);
+	free(cause);
+	free(path);
+	free(home);
+	nng_fini();
+	return status;
+}

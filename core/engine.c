@@ -1,0 +1,1348 @@
+/* engine.c: the decision path: admission, context, policy, escalation,
+ * operator commands; every outcome becomes one audit event.
+ * SPDX-License-Identifier: MIT */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "map.h"
+#include "pend.h"
+#include "req.h"
+#include "sess.h"
+#include "tok.h"
+
+#define EXPIRED_BATCH 256
+
+/* A decision remembered for status queries and replays. */
+struct recent {
+	char request[40];
+	char *dedup_key; /* owned, may be NULL */
+	json_t *reply;   /* owned decision reply */
+};
+
+struct core_engine {
+	const core_cfg *cfg;
+	pol_set *pol;
+	core_sess_tab *sessions;
+	core_pend_q *pending;
+	core_map *recent;   /* request -> struct recent */
+	core_map *dedup;    /* client key -> request id (owned copy) */
+	struct recent **ring; /* eviction order of recent */
+	size_t ring_len, ring_head;
+	unsigned char *key;
+	size_t key_len;
+	char posture[16];
+	char boot[8];
+	uint64_t counter;
+	core_lookup_fn lookup;
+	core_reload_fn reload;
+	void *hook_ud;
+	int64_t clock_sec; /* cached local time */
+	int hour, weekday;
+};
+
+static bool dedup_free_cb(void *ud, const char *key, void *value);
+
+static const char *const postures[] = { "normal", "elevated", "lockdown" };
+
+/* ---- effects ---------------------------------------------------------- */
+
+void
+core_fx_init(core_fx *fx)
+{
+	memset(fx, 0, sizeof *fx);
+	fx->events = json_array();
+}
+
+void
+core_fx_fini(core_fx *fx)
+{
+	for (size_t i = 0; i < fx->reply_count; i++)
+		json_decref(fx->replies[i].msg);
+	for (size_t i = 0; i < fx->pub_count; i++)
+		json_decref(fx->pubs[i].msg);
+	free(fx->replies);
+	free(fx->pubs);
+	free(fx->reqs);
+	json_decref(fx->events);
+	memset(fx, 0, sizeof *fx);
+}
+
+bool
+core_fx_empty(const core_fx *fx)
+{
+	return fx->reply_count == 0 && fx->pub_count == 0 &&
+	    json_array_size(fx->events) == 0;
+}
+
+/* Grow an effects array by one slot; false on OOM. */
+static bool
+fx_grow(void **items, size_t *cap, size_t count, size_t size)
+{
+	void *n;
+	size_t ncap;
+
+	if (count < *cap)
+		return true;
+	ncap = *cap ? *cap * 2 : 4;
+	if ((n = realloc(*items, ncap * size)) == NULL)
+		return false;
+	*items = n;
+	*cap = ncap;
+	return true;
+}
+
+/* Append an audit event (stolen); returns it borrowed, or NULL on OOM. */
+static json_t *
+fx_event(core_fx *fx, json_t *ev)
+{
+	if (ev == NULL || json_array_append_new(fx->events, ev) != 0)
+		return NULL;
+	return ev;
+}
+
+/* Queue a reply (msg stolen). */
+static void
+fx_reply(core_fx *fx, uint64_t handle, json_t *msg, json_t *event)
+{
+	if (msg == NULL)
+		msg = json_pack("{s:i, s:s, s:s, s:s}", "v", 1, "type",
+		    "error", "code", "internal", "message", "out of memory");
+	if (!fx_grow((void **) &fx->replies, &fx->reply_cap, fx->reply_count,
+	    sizeof *fx->replies)) {
+		json_decref(msg);
+		return;
+	}
+	fx->replies[fx->reply_count++] =
+	    (core_reply) { .handle = handle, .msg = msg, .event = event };
+}
+
+/* Queue a published event (msg stolen). */
+static void
+fx_pub(core_fx *fx, const char *topic, json_t *msg)
+{
+	if (msg == NULL)
+		return;
+	if (!fx_grow((void **) &fx->pubs, &fx->pub_cap, fx->pub_count,
+	    sizeof *fx->pubs)) {
+		json_decref(msg);
+		return;
+	}
+	fx->pubs[fx->pub_count++] = (core_pub) { .topic = topic, .msg = msg };
+}
+
+/* Note that request's outcome rides on this commit. */
+static void
+fx_req(core_fx *fx, const char *request, json_t *event)
+{
+	if (!fx_grow((void **) &fx->reqs, &fx->req_cap, fx->req_count,
+	    sizeof *fx->reqs))
+		return;
+	snprintf(fx->reqs[fx->req_count].request, 40, "%s", request);
+	fx->reqs[fx->req_count].event = event;
+	fx->req_count++;
+}
+
+/* An error reply: {"type":"error","code":..,"message":..}. */
+static json_t *
+error_reply(const char *code, const char *message, const char *request)
+{
+	json_t *o = json_pack("{s:i, s:s, s:s, s:s}", "v", 1, "type", "error",
+	    "code", code, "message", message != NULL ? message : code);
+
+	if (o != NULL && request != NULL)
+		json_object_set_new(o, "request", json_string(request));
+	return o;
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+core_engine *
+core_engine_new(const core_cfg *cfg, pol_set *pol, const unsigned char *key,
+    size_t key_len)
+{
+	core_engine *eng;
+
+	if ((eng = calloc(1, sizeof *eng)) == NULL)
+		goto fail;
+	eng->cfg = cfg;
+	eng->pol = pol;
+	pol = NULL;
+	eng->sessions = core_sess_tab_new(cfg->max_sessions);
+	eng->pending = core_pend_q_new(cfg->max_pending);
+	eng->recent = core_map_new();
+	eng->dedup = core_map_new();
+	eng->ring_len = cfg->recent_max;
+	eng->ring = calloc(eng->ring_len, sizeof *eng->ring);
+	eng->key = malloc(key_len ? key_len : 1);
+	if (eng->sessions == NULL || eng->pending == NULL ||
+	    eng->recent == NULL || eng->dedup == NULL || eng->ring == NULL ||
+	    eng->key == NULL)
+		goto fail;
+	memcpy(eng->key, key, key_len);
+	eng->key_len = key_len;
+	snprintf(eng->posture, sizeof eng->posture, "normal");
+	if (cs_random_hex(eng->boot, 2) != CS_OK)
+		goto fail;
+	return eng;
+fail:
+	pol_set_free(pol);
+	core_engine_free(eng);
+	return NULL;
+}
+
+/* Free one remembered decision. */
+static void
+recent_free(struct recent *r)
+{
+	if (r == NULL)
+		return;
+	json_decref(r->reply);
+	free(r->dedup_key);
+	free(r);
+}
+
+void
+core_engine_free(core_engine *eng)
+{
+	if (eng == NULL)
+		return;
+	if (eng->ring != NULL)
+		for (size_t i = 0; i < eng->ring_len; i++)
+			recent_free(eng->ring[i]);
+	free(eng->ring);
+	core_map_free(eng->recent);
+	if (eng->dedup != NULL)
+		core_map_each(eng->dedup, dedup_free_cb, NULL);
+	core_map_free(eng->dedup);
+	core_pend_q_free(eng->pending);
+	core_sess_tab_free(eng->sessions);
+	pol_set_free(eng->pol);
+	free(eng->key);
+	free(eng);
+}
+
+void
+core_engine_set_hooks(core_engine *eng, core_lookup_fn lookup,
+    core_reload_fn reload, void *ud)
+{
+	eng->lookup = lookup;
+	eng->reload = reload;
+	eng->hook_ud = ud;
+}
+
+size_t
+core_engine_pending_count(const core_engine *eng)
+{
+	return core_pend_count(eng->pending);
+}
+
+const char *
+core_engine_policy_version(const core_engine *eng)
+{
+	return pol_set_version(eng->pol);
+}
+
+int64_t
+core_engine_next_wake(const core_engine *eng)
+{
+	return core_pend_next_deadline(eng->pending);
+}
+
+/* ---- remembered decisions -------------------------------------------- */
+
+/* Remember a decision reply (copied) for status and replays; the oldest
+ * is forgotten when the ring is full (the audit store still has it). */
+/* Point a replay key at a request id. */
+static void
+dedup_put(core_engine *eng, const char *key, const char *request)
+{
+	char *copy = strdup(request);
+	void *old = NULL;
+
+	if (copy == NULL)
+		return;
+	if (core_map_put(eng->dedup, key, copy, &old) != CS_OK)
+		free(copy);
+	free(old);
+}
+
+/* core_map_each callback freeing a dedup value. */
+static bool
+dedup_free_cb(void *ud, const char *key, void *value)
+{
+	(void) ud;
+	(void) key;
+	free(value);
+	return true;
+}
+
+static void
+recent_put(core_engine *eng, const char *request, const char *dedup_key,
+    const json_t *reply)
+{
+	struct recent *r, *old;
+
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		return;
+	snprintf(r->request, sizeof r->request, "%s", request);
+	r->reply = json_deep_copy(reply);
+	r->dedup_key = dedup_key != NULL ? strdup(dedup_key) : NULL;
+	if (r->reply == NULL || (dedup_key != NULL && r->dedup_key == NULL) ||
+	    core_map_put(eng->recent, request, r, NULL) != CS_OK) {
+		recent_free(r);
+		return;
+	}
+	if (r->dedup_key != NULL)
+		dedup_put(eng, r->dedup_key, request);
+	old = eng->ring[eng->ring_head];
+	if (old != NULL) {
+		char *req;
+
+		if (core_map_get(eng->recent, old->request) == old)
+			core_map_del(eng->recent, old->request);
+		if (old->dedup_key != NULL &&
+		    (req = core_map_get(eng->dedup, old->dedup_key)) != NULL &&
+		    strcmp(req, old->request) == 0)
+			free(core_map_del(eng->dedup, old->dedup_key));
+		recent_free(old);
+	}
+	eng->ring[eng->ring_head] = r;
+	eng->ring_head = (eng->ring_head + 1) % eng->ring_len;
+}
+
+/* ---- building events -------------------------------------------------- */
+
+/* Make a new request id, unique per daemon run. */
+static void
+new_request_id(core_engine *eng, char out[40])
+{
+	snprintf(out, 40, "r-%s-%06llu", eng->boot,
+	    (unsigned long long) ++eng->counter);
+}
+
+/* A new decision reply from a decision event. */
+static json_t *
+decision_reply(const json_t *ev, const char *client_id)
+{
+	json_t *o = json_pack("{s:i, s:s, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, "
+	    "s:O?, s:O?}",
+	    "v", 1, "type", "decision",
+	    "request", json_object_get(ev, "request"),
+	    "decision", json_object_get(ev, "decision"),
+	    "by", json_object_get(ev, "by"),
+	    "rule", json_object_get(ev, "rule"),
+	    "reason", json_object_get(ev, "reason"),
+	    "policy", json_object_get(ev, "policy"),
+	    "args_digest", json_object_get(ev, "args_digest"),
+	    "operator", json_object_get(ev, "operator"));
+
+	if (o == NULL)
+		return NULL;
+	if (json_object_get(o, "operator") == NULL)
+		json_object_set_new(o, "operator", json_null());
+	if (json_object_get(ev, "operators") != NULL)
+		json_object_set(o, "operators", json_object_get(ev, "operators"));
+	if (json_object_get(ev, "deadline") != NULL)
+		json_object_set(o, "deadline", json_object_get(ev, "deadline"));
+	if (json_object_get(ev, "seq") != NULL)
+		json_object_set(o, "audit_seq", json_object_get(ev, "seq"));
+	if (client_id != NULL)
+		json_object_set_new(o, "id", json_string(client_id));
+	else if (json_object_get(ev, "id") != NULL)
+		json_object_set(o, "id", json_object_get(ev, "id"));
+	return o;
+}
+
+/* Set a string member when value is not NULL. */
+static void
+set_str(json_t *o, const char *key, const char *value)
+{
+	if (value != NULL)
+		json_object_set_new(o, key, json_string(value));
+}
+
+/* Final outcome of a call: one audit event, the replies to every waiter,
+ * a remembered reply and a "resolved" event. info is borrowed. */
+static void
+finalize(core_engine *eng, const json_t *info, const char *decision,
+    const char *by, json_t *operators, const char *reason,
+    const core_waiter *waiters, int waiter_count, uint64_t handle,
+    const char *dedup_key, int64_t now_ms, core_fx *fx)
+{
+	json_t *ev, *reply;
+	const char *request, *session;
+	json_t *received;
+	core_sess *s;
+
+	if (info == NULL || (ev = json_deep_copy(info)) == NULL) {
+		/* OOM: still answer, fail closed */
+		if (handle != 0)
+			fx_reply(fx, handle, error_reply("internal",
+			    "out of memory", NULL), NULL);
+		json_decref(operators);
+		return;
+	}
+	json_object_set_new(ev, "kind", json_string("decision"));
+	json_object_set_new(ev, "ts", json_integer(now_ms));
+	json_object_set_new(ev, "decision", json_string(decision));
+	json_object_set_new(ev, "by", json_string(by));
+	if (operators != NULL && json_array_size(operators) > 0) {
+		json_object_set(ev, "operator", json_array_get(operators, 0));
+		if (json_array_size(operators) > 1)
+			json_object_set(ev, "operators", operators);
+	}
+	json_decref(operators);
+	set_str(ev, "reason", reason);
+	if ((received = json_object_get(ev, "received")) != NULL &&
+	    json_is_integer(received))
+		json_object_set_new(ev, "latency_ms",
+		    json_integer(now_ms - json_integer_value(received)));
+	json_object_del(ev, "deadline");
+	request = json_string_value(json_object_get(ev, "request"));
+	session = json_string_value(json_object_get(ev, "session"));
+	if (fx_event(fx, ev) == NULL) {
+		if (handle != 0)
+			fx_reply(fx, handle, error_reply("internal",
+			    "out of memory", request), NULL);
+		return;
+	}
+	if ((reply = decision_reply(ev, NULL)) == NULL)
+		return;
+	if (handle != 0)
+		fx_reply(fx, handle, json_deep_copy(reply), ev);
+	for (int i = 0; i < waiter_count; i++)
+		fx_reply(fx, waiters[i].handle, json_deep_copy(reply), ev);
+	if (request != NULL) {
+		recent_put(eng, request, dedup_key, reply);
+		fx_req(fx, request, ev);
+	}
+	fx_pub(fx, "resolved", json_pack("{s:s?, s:s, s:s, s:O?, s:s?, s:O?, "
+	    "s:O?}", "request", request, "decision", decision, "by", by,
+	    "operator", json_object_get(ev, "operator"), "reason", reason,
+	    "tool", json_object_get(ev, "tool"), "session",
+	    json_object_get(ev, "session")));
+	if (session != NULL &&
+	    (s = core_sess_get(eng->sessions, session)) != NULL) {
+		s->calls++;
+		if (strcmp(decision, "deny") == 0)
+			s->denials++;
+	}
+	json_decref(reply);
+}
+
+/* Audit a frame that could not be parsed, and answer with an error. */
+static void
+reject_frame(core_engine *eng, const char *code, const char *cause,
+    size_t len, const char *buf, uint64_t handle, int64_t now_ms,
+    core_fx *fx)
+{
+	char request[40], digest[65];
+	json_t *ev;
+
+	new_request_id(eng, request);
+	cs_sha256_hex(buf, len, digest);
+	ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
+	    "kind", "error", "ts", (json_int_t) now_ms, "request", request,
+	    "code", code, "reason", cause, "decision", "deny", "by", "error",
+	    "size", (json_int_t) len, "frame_sha256", digest);
+	ev = fx_event(fx, ev);
+	fx_reply(fx, handle, error_reply(code, cause, request), ev);
+}
+
+/* Refresh the cached local hour and weekday once a second. */
+static void
+engine_clock(core_engine *eng, int64_t now_ms)
+{
+	time_t t = (time_t) (now_ms / 1000);
+	struct tm tm;
+
+	if (t == eng->clock_sec)
+		return;
+	eng->clock_sec = t;
+	localtime_r(&t, &tm);
+	eng->hour = tm.tm_hour;
+	eng->weekday = tm.tm_wday;
+}
+
+/* The replay key of an authorize: the client id bound to its token. */
+static char *
+dedup_key_of(const core_msg *m)
+{
+	char digest[65];
+
+	if (m->id == NULL)
+		return NULL;
+	cs_sha256_hex(m->token, strlen(m->token), digest);
+	return cs_asprintf("%.32s/%s", digest, m->id);
+}
+
+/* Answer a repeated request id with the first outcome, or park it on the
+ * still-pending call. True when handled. */
+static bool
+replay(core_engine *eng, const core_msg *m, const char *key,
+    uint64_t handle, int64_t now_mono_ms, core_fx *fx)
+{
+	const char *request = core_map_get(eng->dedup, key);
+	struct recent *r;
+	core_pend *p;
+	json_t *reply;
+	int64_t wait;
+
+	if (request == NULL)
+		return false;
+	if ((p = core_pend_get(eng->pending, request)) != NULL) {
+		wait = m->wait_ms >= 0 ? m->wait_ms : eng->cfg->default_wait_ms;
+		if (wait > eng->cfg->max_wait_ms)
+			wait = eng->cfg->max_wait_ms;
+		if (wait > 0 && core_pend_add_waiter(p, handle,
+		    now_mono_ms + wait) == CS_OK)
+			return true;
+		reply = decision_reply(p->info, m->id);
+		if (reply != NULL) {
+			json_object_set_new(reply, "decision",
+			    json_string("pending"));
+			json_object_set_new(reply, "by", json_string("policy"));
+		}
+		fx_reply(fx, handle, reply, NULL);
+		return true;
+	}
+	if ((r = core_map_get(eng->recent, request)) != NULL) {
+		fx_reply(fx, handle, json_deep_copy(r->reply), NULL);
+		return true;
+	}
+	free(core_map_del(eng->dedup, key)); /* forgotten: decide afresh */
+	return false;
+}
+
+/* Build the context object of a call: everything an operator and the
+ * audit event need. */
+static json_t *
+call_info(const char *request, const core_msg *m, const core_tok *tok,
+    const char *session, int trust, const char *posture,
+    const char *digest, int64_t now_ms)
+{
+	json_t *info, *chain;
+
+	if ((info = json_object()) == NULL)
+		return NULL;
+	set_str(info, "request", request);
+	set_str(info, "id", m->id);
+	set_str(info, "session", session);
+	set_str(info, "tool", m->tool);
+	set_str(info, "action", m->action);
+	set_str(info, "resource", m->resource);
+	json_object_set(info, "args", m->args != NULL ? m->args : json_null());
+	set_str(info, "args_digest", digest);
+	json_object_set_new(info, "received", json_integer(now_ms));
+	set_str(info, "posture", posture);
+	if (tok == NULL)
+		return info;
+	if ((chain = json_array()) != NULL)
+		for (size_t i = 0; i < tok->chain_len; i++)
+			json_array_append_new(chain,
+			    json_string(tok->chain[i]));
+	json_object_set_new(info, "chain", chain);
+	set_str(info, "user", tok->user);
+	set_str(info, "agent", tok->agent);
+	set_str(info, "jti", tok->jti);
+	set_str(info, "consent", tok->consent);
+	set_str(info, "scope", tok->scope_text);
+	json_object_set_new(info, "token_exp", json_integer(tok->exp));
+	set_str(info, "purpose", m->purpose != NULL ? m->purpose :
+	    tok->purpose);
+	json_object_set_new(info, "trust", json_integer(trust));
+	return info;
+}
+
+/* Handle an authorize message. */
+static void
+authorize(core_engine *eng, const core_msg *m, uint64_t handle,
+    int64_t now_ms, int64_t now_mono_ms, core_fx *fx)
+{
+	core_tok_verifier v = {
+		.key = eng->key, .key_len = eng->key_len,
+		.leeway_s = eng->cfg->leeway_s, .issuer = eng->cfg->issuer,
+		.audience = eng->cfg->audience,
+		.max_len = eng->cfg->max_token_len,
+	};
+	char request[40], digest[72];
+	char *key = NULL, *cause = NULL, *reason = NULL;
+	core_tok *tok = NULL;
+	json_t *info = NULL;
+	const char *session;
+	core_sess *s;
+	bool created;
+	pol_input in;
+	pol_result res;
+	const core_grant *grant;
+	core_pend *p;
+	int64_t wait, timeout_ms;
+	cs_err rv;
+
+	if ((key = dedup_key_of(m)) != NULL &&
+	    replay(eng, m, key, handle, now_mono_ms, fx))
+		goto done;
+	new_request_id(eng, request);
+	if (cs_args_digest(m->args, digest) != CS_OK)
+		snprintf(digest, sizeof digest, "sha256:?");
+
+	/* 1. admission */
+	if (core_tok_verify(&v, m->token, now_ms / 1000, &tok, &cause) !=
+	    CS_OK) {
+		info = call_info(request, m, NULL, m->session, -1,
+		    eng->posture, digest, now_ms);
+		reason = cs_asprintf("admission: %s",
+		    cause != NULL ? cause : "invalid token");
+		set_str(info, "policy", pol_set_version(eng->pol));
+		finalize(eng, info, "deny", "admission", NULL, reason, NULL, 0,
+		    handle, key, now_ms, fx);
+		goto done;
+	}
+	session = tok->sid != NULL ? tok->sid : m->session != NULL ?
+	    m->session : tok->jti != NULL ? tok->jti : tok->agent;
+	if (tok->sid != NULL && m->session != NULL &&
+	    strcmp(tok->sid, m->session) != 0)
+		reason = cs_asprintf("admission: session \"%s\" is not the "
+		    "token's session", m->session);
+	else if (!core_tok_covers(tok, m->tool))
+		reason = cs_asprintf("admission: tool \"%s\" is outside the "
+		    "token scope \"%s\"", m->tool,
+		    tok->scope_text != NULL ? tok->scope_text : "");
+	if (reason != NULL) {
+		info = call_info(request, m, tok, session, -1, eng->posture,
+		    digest, now_ms);
+		set_str(info, "policy", pol_set_version(eng->pol));
+		finalize(eng, info, "deny", "admission", NULL, reason, NULL, 0,
+		    handle, key, now_ms, fx);
+		goto done;
+	}
+
+	/* 2. live context */
+	info = NULL;
+	if ((rv = core_sess_open(eng->sessions, session, tok->user,
+	    tok->agent, NULL, m->purpose != NULL ? m->purpose : tok->purpose,
+	    tok->trust >= 0 ? tok->trust : eng->cfg->default_trust,
+	    eng->cfg->max_initial_trust, now_ms, &s, &created)) != CS_OK) {
+		info = call_info(request, m, tok, session, -1, eng->posture,
+		    digest, now_ms);
+		set_str(info, "policy", pol_set_version(eng->pol));
+		finalize(eng, info, "deny", "error", NULL,
+		    rv == CS_EFULL ? "session table full" : "out of memory",
+		    NULL, 0, handle, key, now_ms, fx);
+		goto done;
+	}
+	if (created) {
+		json_t *chain = json_array();
+
+		for (size_t i = 0; chain != NULL && i < tok->chain_len; i++)
+			json_array_append_new(chain,
+			    json_string(tok->chain[i]));
+		if (chain != NULL) {
+			json_decref(s->chain);
+			s->chain = chain;
+		}
+	}
+	engine_clock(eng, now_ms);
+	in = (pol_input) {
+		.tool = m->tool, .action = m->action, .resource = m->resource,
+		.agent = tok->agent, .user = tok->user,
+		.purpose = m->purpose != NULL ? m->purpose : tok->purpose,
+		.posture = eng->posture,
+		.scopes = (const char *const *) tok->scopes,
+		.scope_count = tok->scope_count,
+		.chain_depth = (int) tok->chain_len - 1, .trust = s->trust,
+		.hour = eng->hour, .weekday = eng->weekday,
+		.rate_per_min = core_sess_note_call(s, now_ms, m->tool),
+		.denials = (int) s->denials, .args = m->args,
+	};
+
+	/* 3. policy */
+	pol_eval(eng->pol, &in, &res);
+	info = call_info(request, m, tok, session, s->trust, eng->posture,
+	    digest, now_ms);
+	if (info == NULL) {
+		fx_reply(fx, handle, error_reply("internal", "out of memory",
+		    request), NULL);
+		goto done;
+	}
+	set_str(info, "policy", pol_set_version(eng->pol));
+	set_str(info, "rule", res.rule);
+	set_str(info, "risk", res.risk);
+	json_object_set_new(info, "rate", json_integer(in.rate_per_min));
+	if (!core_sess_knows_tool(s, m->tool) ||
+	    json_integer_value(json_object_get(s->tools, m->tool)) <= 1)
+		json_object_set_new(info, "new_tool", json_true());
+
+	if (res.decision == POL_ASK &&
+	    (grant = core_sess_grant_find(s, m->tool, now_mono_ms)) != NULL) {
+		json_t *ops = json_array();
+
+		json_array_append_new(ops, json_string(grant->operator_name));
+		set_str(info, "grant", grant->id);
+		reason = cs_asprintf("session grant %s by %s", grant->id,
+		    grant->operator_name);
+		finalize(eng, info, "allow", "grant", ops, reason, NULL, 0,
+		    handle, key, now_ms, fx);
+		goto done;
+	}
+	if (res.decision != POL_ASK) {
+		finalize(eng, info, pol_decision_name(res.decision), "policy",
+		    NULL, res.reason != NULL ? res.reason :
+		    res.decision == POL_ALLOW ? "allowed by policy" :
+		    "denied by policy", NULL, 0, handle, key, now_ms, fx);
+		goto done;
+	}
+
+	/* 4. escalate to operators */
+	timeout_ms = (int64_t) res.timeout_s * 1000;
+	if (res.reason != NULL)
+		set_str(info, "reason", res.reason);
+	json_object_set_new(info, "approvers", json_integer(res.approvers));
+	json_object_set_new(info, "deadline",
+	    json_integer(now_ms + timeout_ms));
+	rv = core_pend_add(eng->pending, request, json_incref(info),
+	    tok->user, session, m->tool, digest, res.approvers,
+	    res.on_timeout, now_mono_ms, now_ms, timeout_ms, &p);
+	if (rv != CS_OK) {
+		reason = rv == CS_EFULL ? cs_asprintf("pending queue full "
+		    "(%zu calls waiting for an operator)",
+		    core_pend_count(eng->pending)) :
+		    cs_asprintf("could not queue for approval: %s",
+		    cs_strerror(rv));
+		finalize(eng, info, "deny", "error", NULL, reason, NULL, 0,
+		    handle, key, now_ms, fx);
+		goto done;
+	}
+	{
+		json_t *ev = json_deep_copy(info);
+
+		json_object_set_new(ev, "kind", json_string("pending"));
+		json_object_set_new(ev, "ts", json_integer(now_ms));
+		ev = fx_event(fx, ev);
+		fx_req(fx, request, ev);
+		fx_pub(fx, "pending", core_pend_to_json(p));
+	}
+	if (key != NULL) {
+		dedup_put(eng, key, request);
+		p->dedup_key = strdup(key);
+	}
+	wait = m->wait_ms >= 0 ? m->wait_ms : eng->cfg->default_wait_ms;
+	if (wait > eng->cfg->max_wait_ms)
+		wait = eng->cfg->max_wait_ms;
+	if (wait > 0 && core_pend_add_waiter(p, handle, now_mono_ms + wait) ==
+	    CS_OK)
+		goto done; /* parked: answered when decided or wait ends */
+	{
+		json_t *reply = decision_reply(info, NULL);
+
+		json_object_set_new(reply, "decision", json_string("pending"));
+		json_object_set_new(reply, "by", json_string("policy"));
+		fx_reply(fx, handle, reply, NULL);
+	}
+done:
+	json_decref(info);
+	core_tok_free(tok);
+	free(reason);
+	free(cause);
+	free(key);
+}
+
+/* Handle a status query. */
+static void
+status(core_engine *eng, const core_msg *m, uint64_t handle, core_fx *fx)
+{
+	core_pend *p;
+	struct recent *r;
+	json_t *ev, *reply;
+
+	if ((p = core_pend_get(eng->pending, m->request)) != NULL) {
+		reply = decision_reply(p->info, m->id);
+		json_object_set_new(reply, "decision", json_string("pending"));
+		json_object_set_new(reply, "by", json_string("policy"));
+		json_object_set_new(reply, "approvals",
+		    json_integer(p->approved_count));
+		json_object_set_new(reply, "approvers",
+		    json_integer(p->approvers_needed));
+		fx_reply(fx, handle, reply, NULL);
+		return;
+	}
+	if ((r = core_map_get(eng->recent, m->request)) != NULL) {
+		reply = json_deep_copy(r->reply);
+		if (reply != NULL && m->id != NULL)
+			json_object_set_new(reply, "id", json_string(m->id));
+		fx_reply(fx, handle, reply, NULL);
+		return;
+	}
+	if (eng->lookup != NULL &&
+	    (ev = eng->lookup(eng->hook_ud, m->request)) != NULL) {
+		fx_reply(fx, handle, decision_reply(ev, m->id), NULL);
+		json_decref(ev);
+		return;
+	}
+	fx_reply(fx, handle, error_reply("not_found", "no such request",
+	    m->request), NULL);
+}
+
+void
+core_engine_agent_msg(core_engine *eng, const char *buf, size_t len,
+    uint64_t handle, int64_t now_ms, int64_t now_mono_ms, core_fx *fx)
+{
+	core_msg m;
+	const char *code = "bad_json";
+	char *cause = NULL;
+
+	if (core_msg_parse(buf, len, eng->cfg->max_depth,
+	    eng->cfg->max_args_len, &m, &code, &cause) != CS_OK) {
+		reject_frame(eng, code, cause != NULL ? cause : code, len, buf,
+		    handle, now_ms, fx);
+		free(cause);
+		return;
+	}
+	if (m.type == CORE_MSG_AUTHORIZE)
+		authorize(eng, &m, handle, now_ms, now_mono_ms, fx);
+	else
+		status(eng, &m, handle, fx);
+	core_msg_fini(&m);
+}
+
+/* ---- timers ----------------------------------------------------------- */
+
+void
+core_engine_tick(core_engine *eng, int64_t now_ms, int64_t now_mono_ms,
+    core_fx *fx)
+{
+	char (*expired)[40];
+	size_t n;
+	core_pend **items;
+	size_t count;
+
+	if ((expired = malloc(EXPIRED_BATCH * sizeof *expired)) == NULL)
+		return;
+	while ((n = core_pend_expired(eng->pending, now_mono_ms, expired,
+	    EXPIRED_BATCH)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			core_pend *p = core_pend_take(eng->pending, expired[i]);
+			char *reason;
+
+			if (p == NULL)
+				continue;
+			reason = cs_asprintf("no operator decision within %llds",
+			    (long long) ((p->deadline_mono_ms -
+			    p->created_mono_ms) / 1000));
+			finalize(eng, p->info,
+			    pol_decision_name((pol_decision) p->on_timeout),
+			    "timeout", NULL, reason, p->waiters,
+			    p->waiter_count, 0, p->dedup_key, now_ms, fx);
+			free(reason);
+			core_pend_free(p);
+		}
+		if (n < EXPIRED_BATCH)
+			break;
+	}
+	free(expired);
+
+	/* agents whose wait ran out get "pending" and may poll status */
+	if (core_pend_next_deadline(eng->pending) > now_mono_ms)
+		return;
+	if ((items = core_pend_list(eng->pending, &count)) == NULL)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		core_pend *p = items[i];
+
+		for (int w = 0; w < p->waiter_count;) {
+			json_t *reply;
+
+			if (p->waiters[w].until_mono_ms > now_mono_ms) {
+				w++;
+				continue;
+			}
+			reply = decision_reply(p->info, NULL);
+			json_object_set_new(reply, "decision",
+			    json_string("pending"));
+			json_object_set_new(reply, "by", json_string("policy"));
+			fx_reply(fx, p->waiters[w].handle, reply, NULL);
+			p->waiters[w] = p->waiters[--p->waiter_count];
+		}
+	}
+	free(items);
+}
+
+/* ---- operator commands ----------------------------------------------- */
+
+/* Audit and refuse an operator command. */
+static void
+refuse(core_fx *fx, uint64_t handle, const char *operator_name,
+    const char *code, const char *message, const char *request,
+    int64_t now_ms)
+{
+	json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:s}", "kind", "refused",
+	    "ts", (json_int_t) now_ms, "operator", operator_name, "code", code,
+	    "reason", message);
+
+	if (ev != NULL && request != NULL)
+		json_object_set_new(ev, "request", json_string(request));
+	ev = fx_event(fx, ev);
+	fx_reply(fx, handle, error_reply(code, message, request), ev);
+}
+
+/* A new "ok" reply with extra members from more (stolen, may be NULL). */
+static json_t *
+ok_reply(const char *type, json_t *more)
+{
+	json_t *o = json_pack("{s:i, s:s, s:b}", "v", 1, "type", type, "ok",
+	    1);
+
+	if (o != NULL && more != NULL)
+		json_object_update(o, more);
+	json_decref(more);
+	return o;
+}
+
+struct sess_list {
+	json_t *arr;
+	int64_t now_mono_ms;
+};
+
+/* Collect session objects. */
+static bool
+sess_json_cb(void *ud, core_sess *s)
+{
+	struct sess_list *l = ud;
+
+	json_array_append_new(l->arr, core_sess_to_json(s, l->now_mono_ms));
+	return true;
+}
+
+/* The snapshot a console starts from. */
+static json_t *
+snapshot(core_engine *eng, const char *operator_name, int64_t now_ms,
+    int64_t now_mono_ms)
+{
+	json_t *pending = json_array(), *sessions = json_array();
+	struct sess_list ud = { sessions, now_mono_ms };
+	core_pend **items;
+	size_t count = 0;
+
+	if ((items = core_pend_list(eng->pending, &count)) != NULL) {
+		for (size_t i = 0; i < count; i++)
+			json_array_append_new(pending,
+			    core_pend_to_json(items[i]));
+		free(items);
+	}
+	core_sess_each(eng->sessions, sess_json_cb, &ud);
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "operator",
+	    operator_name, "posture", eng->posture, "policy",
+	    pol_set_version(eng->pol), "pending", pending, "sessions",
+	    sessions, "server_time", (json_int_t) now_ms);
+}
+
+/* Change a session's trust level and audit it. */
+static void
+set_trust(core_engine *eng, core_sess *s, int level,
+    const char *operator_name, const char *reason, int64_t now_ms,
+    int64_t now_mono_ms, core_fx *fx)
+{
+	json_t *ev;
+	int from = s->trust;
+
+	(void) eng;
+	s->trust = level;
+	ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:s, s:s?}",
+	    "kind", "trust", "ts", (json_int_t) now_ms, "session", s->id,
+	    "user", s->user, "agent", s->agent, "from", from, "to", level,
+	    "operator", operator_name, "reason", reason);
+	fx_event(fx, ev);
+	fx_pub(fx, "session", core_sess_to_json(s, now_mono_ms));
+}
+
+/* decide: approve or deny a pending call. */
+static void
+decide(core_engine *eng, const char *op, json_t *root, uint64_t handle,
+    int64_t now_ms, int64_t now_mono_ms, core_fx *fx)
+{
+	const char *request = NULL, *verdict = NULL, *scope = "once";
+	const char *reason = NULL;
+	json_int_t ttl_s = 900;
+	int quarantine = 0;
+	json_error_t jerr;
+	core_pend *p;
+	struct recent *r;
+	bool met = false;
+	cs_err rv;
+
+	if (json_unpack_ex(root, &jerr, 0, "{s:i, s:s, s:s, s:s, s?:s, "
+	    "s?:I, s?:s, s?:b !}", "v", &(int) { 0 }, "type", &(const char *)
+	    { NULL }, "request", &request, "verdict", &verdict, "scope",
+	    &scope, "ttl_s", &ttl_s, "reason", &reason, "quarantine",
+	    &quarantine) != 0) {
+		refuse(fx, handle, op, "bad_request", jerr.text, NULL, now_ms);
+		return;
+	}
+	if ((strcmp(verdict, "approve") != 0 && strcmp(verdict, "deny") != 0) ||
+	    (strcmp(scope, "once") != 0 && strcmp(scope, "session") != 0) ||
+	    ttl_s <= 0 || ttl_s * 1000 > eng->cfg->max_grant_ttl_ms) {
+		refuse(fx, handle, op, "bad_request", "verdict must be "
+		    "approve|deny, scope once|session, ttl_s within the "
+		    "configured maximum", request, now_ms);
+		return;
+	}
+	if ((p = core_pend_get(eng->pending, request)) == NULL) {
+		json_t *reply;
+
+		if ((r = core_map_get(eng->recent, request)) == NULL) {
+			refuse(fx, handle, op, "not_found", "no such pending "
+			    "request", request, now_ms);
+			return;
+		}
+		reply = error_reply("already_decided", "already decided",
+		    request);
+		json_object_set(reply, "decision", r->reply);
+		fx_reply(fx, handle, reply, NULL);
+		return;
+	}
+	if (strcmp(verdict, "approve") == 0) {
+		rv = core_pend_approve(p, op, &met);
+		if (rv == CS_EDENIED) {
+			refuse(fx, handle, op, "self_approval", "the delegating "
+			    "human may not approve their own agent's call",
+			    request, now_ms);
+			return;
+		}
+		if (rv == CS_EEXISTS) {
+			refuse(fx, handle, op, "already_approved", "this "
+			    "operator already approved; a quorum needs "
+			    "distinct operators", request, now_ms);
+			return;
+		}
+		if (rv != CS_OK) {
+			refuse(fx, handle, op, "internal", cs_strerror(rv),
+			    request, now_ms);
+			return;
+		}
+		if (!met) {
+			json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, "
+			    "s:i}", "kind", "approval", "ts",
+			    (json_int_t) now_ms, "request", request,
+			    "session", p->session, "operator", op, "count",
+			    p->approved_count, "needed", p->approvers_needed);
+
+			ev = fx_event(fx, ev);
+			fx_reply(fx, handle, ok_reply("decide", json_pack(
+			    "{s:s, s:s, s:i, s:i}", "request", request,
+			    "state", "awaiting_quorum", "approvals",
+			    p->approved_count, "approvers",
+			    p->approvers_needed)), ev);
+			fx_pub(fx, "pending", core_pend_to_json(p));
+			return;
+		}
+	}
+	p = core_pend_take(eng->pending, request);
+	{
+		json_t *ops = json_array(), *ev;
+		core_sess *s = core_sess_get(eng->sessions, p->session);
+		char *why = NULL;
+		size_t first_event = json_array_size(fx->events);
+
+		if (strcmp(verdict, "approve") == 0)
+			for (int i = 0; i < p->approved_count; i++)
+				json_array_append_new(ops,
+				    json_string(p->approved_by[i]));
+		else
+			json_array_append_new(ops, json_string(op));
+		if (reason == NULL)
+			why = cs_asprintf("%s by operator %s",
+			    strcmp(verdict, "approve") == 0 ? "approved" :
+			    "denied", op);
+		finalize(eng, p->info,
+		    strcmp(verdict, "approve") == 0 ? "allow" : "deny",
+		    "operator", ops, reason != NULL ? reason : why,
+		    p->waiters, p->waiter_count, 0, p->dedup_key, now_ms, fx);
+		free(why);
+		ev = json_array_get(fx->events, first_event);
+		if (strcmp(verdict, "approve") == 0 &&
+		    strcmp(scope, "session") == 0 && s != NULL) {
+			core_grant g;
+
+			if (core_sess_grant_add(s, p->tool, op, ttl_s * 1000,
+			    now_mono_ms, now_ms, &g) == CS_OK) {
+				fx_event(fx, json_pack("{s:s, s:I, s:s, s:s, "
+				    "s:s, s:s, s:s, s:I, s:I}", "kind",
+				    "grant", "ts", (json_int_t) now_ms,
+				    "grant", g.id, "session", s->id, "tool",
+				    p->tool, "operator", op, "request",
+				    request, "ttl_s", ttl_s, "expires",
+				    (json_int_t) g.expires_ms));
+				fx_pub(fx, "session",
+				    core_sess_to_json(s, now_mono_ms));
+			}
+		}
+		if (quarantine && s != NULL && s->trust != 0)
+			set_trust(eng, s, 0, op, reason != NULL ? reason :
+			    "quarantined by operator", now_ms, now_mono_ms,
+			    fx);
+		fx_reply(fx, handle, ok_reply("decide", json_pack("{s:s, "
+		    "s:s}", "request", request, "state", "decided")), ev);
+		core_pend_free(p);
+	}
+}
+
+/* Parse and apply one control command. */
+void
+core_engine_control_msg(core_engine *eng, const char *op, const char *buf,
+    size_t len, uint64_t handle, int64_t now_ms, int64_t now_mono_ms,
+    core_fx *fx)
+{
+	const char *code = "bad_json", *type;
+	char *cause = NULL;
+	json_t *root;
+	json_error_t jerr;
+
+	if ((root = core_json_parse_strict(buf, len, eng->cfg->max_depth,
+	    &code, &cause)) == NULL) {
+		refuse(fx, handle, op, code, cause != NULL ? cause : code, NULL,
+		    now_ms);
+		free(cause);
+		return;
+	}
+	if (!json_is_object(root) ||
+	    json_integer_value(json_object_get(root, "v")) != 1 ||
+	    !json_is_integer(json_object_get(root, "v")) ||
+	    (type = json_string_value(json_object_get(root, "type"))) ==
+	    NULL) {
+		refuse(fx, handle, op, "bad_version", "need {\"v\":1, "
+		    "\"type\":...}", NULL, now_ms);
+		goto done;
+	}
+	if (!core_cfg_is_operator(eng->cfg, op)) {
+		char *msg = cs_asprintf("user \"%s\" is not an operator", op);
+
+		refuse(fx, handle, op, "not_operator", msg, NULL, now_ms);
+		free(msg);
+		goto done;
+	}
+	if (strcmp(type, "hello") == 0 || strcmp(type, "pending") == 0 ||
+	    strcmp(type, "sessions") == 0) {
+		fx_reply(fx, handle, ok_reply(type, snapshot(eng, op, now_ms,
+		    now_mono_ms)), NULL);
+	} else if (strcmp(type, "decide") == 0) {
+		decide(eng, op, root, handle, now_ms, now_mono_ms, fx);
+	} else if (strcmp(type, "trust") == 0) {
+		const char *session, *reason = NULL;
+		int level;
+		core_sess *s;
+
+		if (json_unpack_ex(root, &jerr, 0, "{s:i, s:s, s:s, s:i, "
+		    "s?:s !}", "v", &(int) { 0 }, "type", &type, "session",
+		    &session, "level", &level, "reason", &reason) != 0 ||
+		    level < CORE_TRUST_MIN || level > CORE_TRUST_MAX) {
+			refuse(fx, handle, op, "bad_request", "trust needs "
+			    "session and level 0-4", NULL, now_ms);
+			goto done;
+		}
+		if ((s = core_sess_get(eng->sessions, session)) == NULL) {
+			refuse(fx, handle, op, "not_found", "no such session",
+			    NULL, now_ms);
+			goto done;
+		}
+		{
+			int from = s->trust;
+			size_t first = json_array_size(fx->events);
+
+			set_trust(eng, s, level, op, reason, now_ms,
+			    now_mono_ms, fx);
+			fx_reply(fx, handle, ok_reply("trust", json_pack(
+			    "{s:s, s:i, s:i}", "session", session, "from",
+			    from, "to", level)),
+			    json_array_get(fx->events, first));
+		}
+	} else if (strcmp(type, "posture") == 0) {
+		const char *level, *reason = NULL;
+		size_t i;
+		json_t *ev;
+
+		if (json_unpack_ex(root, &jerr, 0, "{s:i, s:s, s:s, s?:s !}",
+		    "v", &(int) { 0 }, "type", &type, "level", &level,
+		    "reason", &reason) != 0)
+			level = "";
+		for (i = 0; i < CS_ARRAY_LEN(postures); i++)
+			if (strcmp(level, postures[i]) == 0)
+				break;
+		if (i == CS_ARRAY_LEN(postures)) {
+			refuse(fx, handle, op, "bad_request", "posture must be "
+			    "normal, elevated or lockdown", NULL, now_ms);
+			goto done;
+		}
+		ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?}", "kind",
+		    "posture", "ts", (json_int_t) now_ms, "from",
+		    eng->posture, "to", postures[i], "operator", op,
+		    "reason", reason);
+		ev = fx_event(fx, ev);
+		fx_reply(fx, handle, ok_reply("posture", json_pack("{s:s, "
+		    "s:s}", "from", eng->posture, "to", postures[i])), ev);
+		snprintf(eng->posture, sizeof eng->posture, "%s", postures[i]);
+		fx_pub(fx, "posture", json_pack("{s:s, s:s}", "posture",
+		    eng->posture, "operator", op));
+	} else if (strcmp(type, "revoke") == 0) {
+		const char *session, *grant;
+		core_sess *s;
+		json_t *ev;
+
+		if (json_unpack_ex(root, &jerr, 0, "{s:i, s:s, s:s, s:s !}",
+		    "v", &(int) { 0 }, "type", &type, "session", &session,
+		    "grant", &grant) != 0 ||
+		    (s = core_sess_get(eng->sessions, session)) == NULL ||
+		    core_sess_grant_revoke(s, grant) != CS_OK) {
+			refuse(fx, handle, op, "not_found", "no such grant in "
+			    "that session", NULL, now_ms);
+			goto done;
+		}
+		ev = fx_event(fx, json_pack("{s:s, s:I, s:s, s:s, s:s}", "kind",
+		    "revoke", "ts", (json_int_t) now_ms, "session", session,
+		    "grant", grant, "operator", op));
+		fx_reply(fx, handle, ok_reply("revoke", NULL), ev);
+		fx_pub(fx, "session", core_sess_to_json(s, now_mono_ms));
+	} else if (strcmp(type, "reload") == 0) {
+		pol_set *pol = NULL;
+		char *why = NULL;
+		size_t first = json_array_size(fx->events);
+
+		if (eng->reload != NULL)
+			pol = eng->reload(eng->hook_ud, &why);
+		else
+			why = strdup("reload is not available");
+		core_engine_policy_changed(eng, pol, why, op, now_ms, fx);
+		fx_reply(fx, handle, pol != NULL ? ok_reply("reload",
+		    json_pack("{s:s}", "policy", pol_set_version(eng->pol))) :
+		    error_reply("policy_rejected", why, NULL),
+		    json_array_get(fx->events, first));
+		free(why);
+	} else {
+		refuse(fx, handle, op, "unknown_type", "unknown control "
+		    "command", NULL, now_ms);
+	}
+done:
+	json_decref(root);
+}
+
+void
+core_engine_policy_changed(core_engine *eng, pol_set *pol,
+    const char *error, const char *who, int64_t now_ms, core_fx *fx)
+{
+	const char *from = pol_set_version(eng->pol);
+	json_t *ev;
+
+	ev = json_pack("{s:s, s:I, s:s, s:s?, s:b, s:s?, s:s}", "kind",
+	    "policy", "ts", (json_int_t) now_ms, "from", from, "to",
+	    pol != NULL ? pol_set_version(pol) : NULL, "ok", pol != NULL,
+	    "error", error, "operator", who);
+	fx_event(fx, ev);
+	fx_pub(fx, "policy", json_pack("{s:s, s:b, s:s?}", "policy",
+	    pol != NULL ? pol_set_version(pol) : from, "ok", pol != NULL,
+	    "error", error));
+	if (pol != NULL) {
+		pol_set_free(eng->pol);
+		eng->pol = pol;
+	}
+}
+
+void
+core_engine_close_stale(core_engine *eng, const json_t *pending_event,
+    int64_t now_ms, core_fx *fx)
+{
+	json_t *info = json_deep_copy(pending_event);
+
+	if (info == NULL)
+		return;
+	json_object_del(info, "seq");
+	json_object_del(info, "kind");
+	json_object_del(info, "ts");
+	finalize(eng, info, "deny", "error", NULL, "restart", NULL, 0, 0, NULL,
+	    now_ms, fx);
+	json_decref(info);
+}
+
+void
+core_engine_shutdown(core_engine *eng, int64_t now_ms, core_fx *fx)
+{
+	core_pend **items;
+	size_t count;
+
+	if ((items = core_pend_list(eng->pending, &count)) == NULL)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		core_pend *p = core_pend_take(eng->pending, items[i]->request);
+
+		finalize(eng, p->info, "deny", "error", NULL, "shutdown",
+		    p->waiters, p->waiter_count, 0, p->dedup_key, now_ms, fx);
+		core_pend_free(p);
+	}
+	free(items);
+}
+
+void
+core_engine_committed(core_engine *eng, const core_fx *fx)
+{
+	for (size_t i = 0; i < fx->req_count; i++) {
+		struct recent *r = core_map_get(eng->recent,
+		    fx->reqs[i].request);
+		json_t *seq;
+
+		if (r == NULL || fx->reqs[i].event == NULL ||
+		    (seq = json_object_get(fx->reqs[i].event, "seq")) == NULL)
+			continue;
+		if (json_is_string(json_object_get(fx->reqs[i].event,
+		    "kind")) && strcmp(json_string_value(json_object_get(
+		    fx->reqs[i].event, "kind")), "decision") == 0)
+			json_object_set(r->reply, "audit_seq", seq);
+	}
+}
+
+void
+core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
+    core_fx *out)
+{
+	static const char reason[] = "audit_unavailable";
+
+	out->fallback = true;
+	for (size_t i = 0; i < fx->reply_count; i++) {
+		json_t *msg = fx->replies[i].msg;
+		const char *d = json_string_value(json_object_get(msg,
+		    "decision"));
+
+		if (d != NULL && strcmp(d, "deny") != 0) {
+			json_object_set_new(msg, "decision",
+			    json_string("deny"));
+			json_object_set_new(msg, "by", json_string("error"));
+			json_object_set_new(msg, "reason", json_string(reason));
+		} else if (json_object_get(msg, "ok") != NULL) {
+			json_t *err = error_reply(reason, "the audit store "
+			    "is unavailable", NULL);
+
+			json_decref(msg);
+			fx->replies[i].msg = err;
+		}
+	}
+	for (size_t i = 0; i < fx->req_count; i++) {
+		core_pend *p = core_pend_take(eng->pending,
+		    fx->reqs[i].request);
+		struct recent *r;
+
+		if (p != NULL) {
+			finalize(eng, p->info, "deny", "error",
+			    NULL, reason, p->waiters, p->waiter_count, 0,
+			    p->dedup_key, now_ms, out);
+			core_pend_free(p);
+		} else if ((r = core_map_get(eng->recent,
+		    fx->reqs[i].request)) != NULL) {
+			json_object_set_new(r->reply, "decision",
+			    json_string("deny"));
+			json_object_set_new(r->reply, "by", json_string("error"));
+			json_object_set_new(r->reply, "reason",
+			    json_string(reason));
+		}
+	}
+}
