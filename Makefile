@@ -50,7 +50,8 @@ endif
 TEST_SRC := $(wildcard tests/check_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit integration asan valgrind clean lint deps demo bench
+.PHONY: all test check unit integration asan valgrind clean lint deps demo \
+        bench
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -81,9 +82,15 @@ $(BUILD)/tests/check_%: tests/check_%.c $(LIBTUI) $(LIBCS) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK) $(CURSES) $(DEP_LIBS)
 
-# Check suites, then integration tests against the real binaries, then the
-# shipped policy's table tests.
-test: all $(TESTS)
+# `make test` and `make demo` first install missing Debian packages, then
+# re-enter make so that pkg-config sees them.
+test:
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory check
+
+# Check suites, then integration tests against the real binaries (they
+# include the shipped policy's table tests).
+check: all $(TESTS)
 	@fail=0; for t in $(TESTS); do ./$$t || fail=1; done; \
 	  BIN=$(BINDIR) tests/integration/run.sh || fail=1; \
 	  exit $$fail
@@ -95,7 +102,8 @@ integration: all
 	BIN=$(BINDIR) tests/integration/run.sh
 
 asan:
-	$(MAKE) SAN=1 test
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory SAN=1 check
 
 valgrind: $(TESTS)
 	@for t in $(TESTS); do CK_FORK=no valgrind -q --error-exitcode=66 \
@@ -104,7 +112,9 @@ valgrind: $(TESTS)
 deps:
 	@tests/deps.sh
 
-demo: all
+demo:
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory all
 	@tests/demo.sh
 
 lint:

@@ -54,6 +54,9 @@ struct daemon {
 	pthread_cond_t q_cond;
 	struct job *q_head, *q_tail;
 	bool stopping;
+	bool writer_done;      /* late jobs are dropped (their peers see the
+	                        * connection close: fail closed) */
+	bool writer_started, timer_started;
 	bool audit_down;
 
 	pthread_t writer, timer;
@@ -82,6 +85,12 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 	j->fx = *fx;
 	memset(fx, 0, sizeof *fx);
 	pthread_mutex_lock(&d->q_mtx);
+	if (d->writer_done) {
+		pthread_mutex_unlock(&d->q_mtx);
+		core_fx_fini(&j->fx);
+		free(j);
+		return;
+	}
 	if (front) {
 		j->next = d->q_head;
 		d->q_head = j;
@@ -199,9 +208,11 @@ writer_main(void *arg)
 			pthread_cond_wait(&d->q_cond, &d->q_mtx);
 		batch = d->q_head;
 		d->q_head = d->q_tail = NULL;
+		if (batch == NULL)
+			d->writer_done = true; /* stopping and drained */
 		pthread_mutex_unlock(&d->q_mtx);
 		if (batch == NULL)
-			break; /* stopping and drained */
+			break;
 
 		for (j = batch; j != NULL; j = j->next) {
 			size_t n = json_array_size(j->fx.events);
@@ -608,11 +619,16 @@ main(int argc, char **argv)
 	pthread_mutex_init(&d.eng_mtx, NULL);
 	pthread_mutex_init(&d.q_mtx, NULL);
 	pthread_cond_init(&d.q_cond, NULL);
-	if (pthread_create(&d.writer, NULL, writer_main, &d) != 0 ||
-	    pthread_create(&d.timer, NULL, timer_main, &d) != 0) {
-		cause = strdup("could not start threads");
+	if (pthread_create(&d.writer, NULL, writer_main, &d) != 0) {
+		cause = strdup("could not start the audit writer");
 		goto fail;
 	}
+	d.writer_started = true;
+	if (pthread_create(&d.timer, NULL, timer_main, &d) != 0) {
+		cause = strdup("could not start the timer");
+		goto stop;
+	}
+	d.timer_started = true;
 	{
 		char *agent_url = d.cfg.agent_url ? strdup(d.cfg.agent_url) :
 		    cs_asprintf("ipc://%s/agent.ipc", home);
@@ -673,17 +689,23 @@ main(int argc, char **argv)
 	}
 	status = 0;
 stop:
-	/* stop intake, answer every parked call, drain the writer */
-	tp_server_close(d.agent);
-	d.agent = NULL;
+	/* answer every parked call, drain the writer, then stop intake */
 	d.timer_stop = 1;
-	pthread_join(d.timer, NULL);
+	if (d.timer_started)
+		pthread_join(d.timer, NULL);
 	close_pending(&d);
 	pthread_mutex_lock(&d.q_mtx);
 	d.stopping = true;
 	pthread_cond_signal(&d.q_cond);
 	pthread_mutex_unlock(&d.q_mtx);
-	pthread_join(d.writer, NULL);
+	if (d.writer_started)
+		pthread_join(d.writer, NULL);
+	{
+		struct timespec linger = { 0, 100 * 1000000L };
+
+		nanosleep(&linger, NULL); /* let the last replies leave */
+	}
+	tp_server_close(d.agent);
 	tp_server_close(d.control);
 	tp_pub_close(d.pub);
 	if (cause != NULL)
@@ -704,6 +726,8 @@ fail:
 	}
 	core_engine_free(d.eng);
 	core_store_close(d.store);
+	if (home != NULL)
+		cs_home_unlock_pid(home);
 out:
 	pol_set_free(pol);
 	core_cfg_fini(&d.cfg);
