@@ -126,3 +126,6 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Optional parts keep their rules next to their sources.
+-include bench/bench.mk tests/hostile/hostile.mk fuzz/fuzz.mk

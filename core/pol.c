@@ -259,6 +259,15 @@ loc(char *buf, size_t size, const char *fmt, ...)
 	return buf;
 }
 
+/* Report whether a failed json_loadb ran out of memory: jansson says so,
+ * or failed before writing any message (jerr must start zeroed). */
+static bool
+jansson_oom(const json_error_t *jerr)
+{
+	return json_error_code(jerr) == json_error_out_of_memory ||
+	    jerr->text[0] == '\0';
+}
+
 /* Name a JSON type for messages. */
 static const char *
 json_type_name(const json_t *v)
@@ -766,14 +775,16 @@ static cs_err
 compile_path(const struct cctx *c, const char *where, const char *name,
     struct cond *cond)
 {
-	const char *path = name + strlen("args.");
-	size_t count = 1, len = strlen(path);
+	const char *path;
+	size_t count = 1, len;
 	char *p;
 
-	if (strcmp(name, "args") == 0 || len == 0) {
+	if (strncmp(name, "args.", 5) != 0 || name[5] == '\0') {
 		return perr(c, where, "args needs a path, as in "
 		    "args.amount");
 	}
+	path = name + 5;
+	len = strlen(path);
 	for (size_t i = 0; i < len; i++)
 		count += path[i] == '.';
 	if (count > POL_MAX_SEGMENTS) {
@@ -1134,9 +1145,10 @@ pol_set_compile(const char *buf, size_t len, const char *origin,
 		rv = oom(&c);
 		goto fail;
 	}
+	memset(&jerr, 0, sizeof jerr);
 	pol->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (pol->root == NULL) {
-		if (json_error_code(&jerr) == json_error_out_of_memory) {
+		if (jansson_oom(&jerr)) {
 			rv = oom(&c);
 			goto fail;
 		}
@@ -1760,34 +1772,26 @@ case_parse(const struct cctx *c, size_t i, json_t *obj,
 	return CS_OK;
 }
 
-/* Describe an outcome for a failure line: "deny (rule x, approvers 2)". */
+/* Describe an outcome for a failure line: "deny (rule x, approvers 2)".
+ * Only the parts that are set appear. */
 static void
 describe(char *buf, size_t size, pol_decision d, const char *rule,
     int approvers, const char *risk)
 {
-	char extra[200] = "";
-	char part[80];
-	size_t used = 0;
-	int n;
+	char num[16] = "";
 
-	if (rule != NULL) {
-		n = snprintf(extra, sizeof extra, "rule %s", rule);
-		used = n > 0 ? (size_t) n : 0;
-	}
-	if (approvers > 0 && used < sizeof extra) {
-		snprintf(part, sizeof part, "%sapprovers %d",
-		    used ? ", " : "", approvers);
-		n = snprintf(extra + used, sizeof extra - used, "%s", part);
-		used += n > 0 ? (size_t) n : 0;
-	}
-	if (risk != NULL && used < sizeof extra) {
-		snprintf(extra + used, sizeof extra - used, "%srisk %s",
-		    used ? ", " : "", risk);
-	}
-	if (extra[0] == '\0')
+	if (approvers > 0)
+		snprintf(num, sizeof num, "%d", approvers);
+	if (rule == NULL && approvers == 0 && risk == NULL) {
 		snprintf(buf, size, "%s", pol_decision_name(d));
-	else
-		snprintf(buf, size, "%s (%s)", pol_decision_name(d), extra);
+		return;
+	}
+	snprintf(buf, size, "%s (%s%s%s%s%s%s)", pol_decision_name(d),
+	    rule != NULL ? "rule " : "", rule != NULL ? rule : "",
+	    approvers > 0 ? (rule != NULL ? ", approvers " : "approvers ") :
+	    "", num,
+	    risk != NULL ? (rule != NULL || approvers > 0 ? ", risk " :
+	    "risk ") : "", risk != NULL ? risk : "");
 }
 
 cs_err
@@ -1815,9 +1819,10 @@ pol_test_run(const pol_set *pol, const char *cases_buf, size_t cases_len,
 		rv = perr(&c, NULL, "larger than %u bytes", POL_MAX_FILE);
 		goto fail;
 	}
+	memset(&jerr, 0, sizeof jerr);
 	root = json_loadb(cases_buf, cases_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
-		if (json_error_code(&jerr) == json_error_out_of_memory) {
+		if (jansson_oom(&jerr)) {
 			rv = oom(&c);
 			goto fail;
 		}
