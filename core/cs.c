@@ -39,6 +39,9 @@ cs_strerror(cs_err err)
 }
 
 /* Format into a new string; shared by cs_asprintf and cs_set_cause. */
+static char *cs_vasprintf(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
 static char *
 cs_vasprintf(const char *fmt, va_list ap)
 {
