@@ -652,7 +652,22 @@ main(int argc, char **argv)
 			.handle_tag = CONTROL_TAG, .cb = control_cb, .ud = &d,
 		};
 		cs_err rv = CS_ENOMEM;
+		const char *const urls[] = { agent_url, control_url,
+			events_url };
 
+		for (size_t i = 0; i < CS_ARRAY_LEN(urls); i++) {
+			if (urls[i] == NULL ||
+			    strncmp(urls[i], "ipc://", 6) != 0)
+				continue;
+			if ((rv = cs_home_check_socket(urls[i] + 6, &cause)) !=
+			    CS_OK) {
+				free(agent_url);
+				free(control_url);
+				free(events_url);
+				goto stop;
+			}
+		}
+		rv = CS_ENOMEM;
 		if (agent_url != NULL && control_url != NULL &&
 		    events_url != NULL &&
 		    (rv = tp_pub_open(events_url, d.cfg.socket_mode, &d.pub,

@@ -243,3 +243,23 @@ cs_home_url(const char *home, const char *name)
 {
 	return cs_asprintf("ipc://%s/%s", home, name);
 }
+
+cs_err
+cs_home_check_socket(const char *path, char **cause)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? CS_OK : CS_EIO;
+	if (!S_ISSOCK(st.st_mode)) {
+		cs_set_cause(cause, "%s exists and is not a socket: refusing to "
+		    "replace it", path);
+		return CS_EDENIED;
+	}
+	if (st.st_uid != geteuid()) {
+		cs_set_cause(cause, "%s is owned by uid %u, not by this user: "
+		    "refusing to reuse it", path, (unsigned) st.st_uid);
+		return CS_EDENIED;
+	}
+	return CS_OK;
+}

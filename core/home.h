@@ -34,6 +34,11 @@ cs_err cs_home_write_pid(const char *home, char **cause);
 /* cs_home_unlock_pid removes the pid file if it names this process. */
 void cs_home_unlock_pid(const char *home);
 
+/* cs_home_check_socket refuses an existing path where an ipc socket is
+ * to be created unless it is a socket owned by this user (a stale one from
+ * an earlier run, which the listener replaces). */
+cs_err cs_home_check_socket(const char *path, char **cause);
+
 /* cs_home_url returns a new "ipc://DIR/NAME" url. */
 char *cs_home_url(const char *home, const char *name);
 
