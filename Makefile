@@ -49,6 +49,7 @@ endif
 
 TEST_SRC := $(wildcard tests/check_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+RAWSEND  := $(BUILD)/tests/cs_rawsend
 
 .PHONY: all test check unit integration asan valgrind clean lint deps demo \
         bench
@@ -82,6 +83,11 @@ $(BUILD)/tests/check_%: tests/check_%.c $(LIBTUI) $(LIBCS) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK) $(CURSES) $(DEP_LIBS)
 
+# test tool: sends raw frames to the agent socket (tests/integration)
+$(RAWSEND): tests/tools/cs_rawsend.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lnng -lpthread
+
 # `make test` and `make demo` first install missing Debian packages, then
 # re-enter make so that pkg-config sees them.
 test:
@@ -90,16 +96,16 @@ test:
 
 # Check suites, then integration tests against the real binaries (they
 # include the shipped policy's table tests).
-check: all $(TESTS)
+check: all $(TESTS) $(RAWSEND)
 	@fail=0; for t in $(TESTS); do ./$$t || fail=1; done; \
-	  BIN=$(BINDIR) tests/integration/run.sh || fail=1; \
+	  BIN=$(BINDIR) RAWSEND=$(RAWSEND) tests/integration/run.sh || fail=1; \
 	  exit $$fail
 
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do ./$$t || fail=1; done; exit $$fail
 
-integration: all
-	BIN=$(BINDIR) tests/integration/run.sh
+integration: all $(RAWSEND)
+	BIN=$(BINDIR) RAWSEND=$(RAWSEND) tests/integration/run.sh
 
 asan:
 	@tests/deps.sh

@@ -495,7 +495,9 @@ cmd_posture(int argc, char **argv)
 	const char *reason = NULL, *v;
 	json_t *req;
 
-	if (argc < 1)
+	if (argc < 1 || (strcmp(argv[0], "normal") != 0 &&
+	    strcmp(argv[0], "elevated") != 0 &&
+	    strcmp(argv[0], "lockdown") != 0))
 		return ctl_fail(EX_USAGE_, "usage: posture "
 		    "normal|elevated|lockdown [--reason TEXT]");
 	for (int i = 1; i < argc; i++) {
@@ -870,10 +872,11 @@ main(int argc, char **argv)
 		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
-		} else {
-			usage(stderr);
-			return EX_USAGE_;
-		}
+		} else if (strcmp(argv[i], "--home") == 0)
+			return ctl_fail(EX_USAGE_, "--home needs a value");
+		else
+			return ctl_fail(EX_USAGE_, "unknown option %s (see "
+			    "countersignctl --help)", argv[i]);
 	}
 	if (i >= argc) {
 		usage(stderr);
@@ -882,7 +885,6 @@ main(int argc, char **argv)
 	for (size_t c = 0; c < CS_ARRAY_LEN(cmds); c++)
 		if (strcmp(argv[i], cmds[c].name) == 0)
 			return cmds[c].fn(argc - i - 1, argv + i + 1);
-	ctl_fail(EX_USAGE_, "unknown command \"%s\"", argv[i]);
-	usage(stderr);
-	return EX_USAGE_;
+	return ctl_fail(EX_USAGE_, "unknown command \"%s\" (see "
+	    "countersignctl --help)", argv[i]);
 }

@@ -67,6 +67,8 @@ struct daemon {
 
 /* ---- the writer ------------------------------------------------------ */
 
+static void send_reply(struct daemon *d, const core_reply *r);
+
 /* Queue effects for the writer (takes fx's contents). */
 static void
 enqueue(struct daemon *d, core_fx *fx, bool front)
@@ -86,7 +88,17 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 	memset(fx, 0, sizeof *fx);
 	pthread_mutex_lock(&d->q_mtx);
 	if (d->writer_done) {
+		/* too late to audit anything: answer with an error, decide
+		 * nothing */
 		pthread_mutex_unlock(&d->q_mtx);
+		for (size_t i = 0; i < j->fx.reply_count; i++) {
+			json_decref(j->fx.replies[i].msg);
+			j->fx.replies[i].msg = json_pack("{s:i, s:s, s:s, s:s}",
+			    "v", 1, "type", "error", "code", "unavailable",
+			    "message", "countersignd is shutting down");
+			j->fx.replies[i].event = NULL;
+			send_reply(d, &j->fx.replies[i]);
+		}
 		core_fx_fini(&j->fx);
 		free(j);
 		return;
