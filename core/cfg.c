@@ -109,10 +109,11 @@ cfg_set(core_cfg *cfg, const struct cfg_field *f, json_t *v,
 		return CS_OK;
 	}
 	if (f->kind == CFG_MODE && json_is_string(v)) {
+		const char *text = json_string_value(v);
 		char *end;
 
-		n = strtoll(json_string_value(v), &end, 8);
-		if (*end != '\0')
+		n = strtoll(text, &end, 8);
+		if (*end != '\0' || end == text) /* "" is no mode */
 			n = -1;
 	} else if (json_is_integer(v))
 		n = json_integer_value(v);

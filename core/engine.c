@@ -425,7 +425,9 @@ finalize(core_engine *eng, const json_t *info, const char *decision,
 	    "operator", json_object_get(ev, "operator"), "reason", reason,
 	    "tool", json_object_get(ev, "tool"), "session",
 	    json_object_get(ev, "session")));
-	if (session != NULL &&
+	/* an admission denial never proved it belongs to the session it
+	 * names: it must not count there (session.denials rules) */
+	if (session != NULL && strcmp(by, "admission") != 0 &&
 	    (s = core_sess_get(eng->sessions, session)) != NULL) {
 		s->calls++;
 		if (strcmp(decision, "deny") == 0)
@@ -468,16 +470,27 @@ engine_clock(core_engine *eng, int64_t now_ms)
 	eng->weekday = tm.tm_wday;
 }
 
-/* The replay key of an authorize: the client id bound to its token. */
+/* The replay key of an authorize: the client id bound to its token and
+ * to the call itself (tool, action, resource, session, args digest), so a
+ * reused id on another call is decided afresh instead of being answered
+ * with the first call's outcome. */
 static char *
-dedup_key_of(const core_msg *m)
+dedup_key_of(const core_msg *m, const char *args_digest)
 {
-	char digest[65];
+	char hash[65], *text;
+	json_t *call;
 
 	if (m->id == NULL)
 		return NULL;
-	cs_sha256_hex(m->token, strlen(m->token), digest);
-	return cs_asprintf("%.32s/%s", digest, m->id);
+	call = json_pack("[s, s, s?, s?, s?, s]", m->token, m->tool,
+	    m->action, m->resource, m->session, args_digest);
+	text = call != NULL ? json_dumps(call, JSON_COMPACT) : NULL;
+	json_decref(call);
+	if (text == NULL)
+		return NULL;
+	cs_sha256_hex(text, strlen(text), hash);
+	free(text);
+	return cs_asprintf("%s/%s", hash, m->id);
 }
 
 /* Answer a repeated request id with the first outcome, or park it on the
@@ -583,12 +596,12 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	int64_t wait, timeout_ms;
 	cs_err rv;
 
-	if ((key = dedup_key_of(m)) != NULL &&
+	if (cs_args_digest(m->args, digest) != CS_OK)
+		snprintf(digest, sizeof digest, "sha256:?");
+	if ((key = dedup_key_of(m, digest)) != NULL &&
 	    replay(eng, m, key, handle, now_mono_ms, fx))
 		goto done;
 	new_request_id(eng, request);
-	if (cs_args_digest(m->args, digest) != CS_OK)
-		snprintf(digest, sizeof digest, "sha256:?");
 
 	/* 1. admission */
 	if (core_tok_verify(&v, m->token, now_ms / 1000, &tok, &cause) !=
@@ -635,6 +648,19 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		    NULL, 0, handle, key, now_ms, fx);
 		goto done;
 	}
+	if (!created && (strcmp(s->user, tok->user) != 0 ||
+	    strcmp(s->agent, tok->agent) != 0)) {
+		/* another delegation's session: its trust and grants are
+		 * not this token's to use */
+		reason = cs_asprintf("admission: session \"%s\" belongs to "
+		    "another delegation", session);
+		info = call_info(request, m, tok, session, -1, eng->posture,
+		    digest, now_ms);
+		set_str(info, "policy", pol_set_version(eng->pol));
+		finalize(eng, info, "deny", "admission", NULL, reason, NULL, 0,
+		    handle, key, now_ms, fx);
+		goto done;
+	}
 	if (created) {
 		json_t *chain = json_array();
 
@@ -677,7 +703,9 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	    json_integer_value(json_object_get(s->tools, m->tool)) <= 1)
 		json_object_set_new(info, "new_tool", json_true());
 
-	if (res.decision == POL_ASK &&
+	/* a grant is one operator's word: it never stands in for a rule
+	 * that needs a quorum */
+	if (res.decision == POL_ASK && res.approvers <= 1 &&
 	    (grant = core_sess_grant_find(s, m->tool, now_mono_ms)) != NULL) {
 		json_t *ops = json_array();
 
@@ -984,7 +1012,7 @@ decide(core_engine *eng, const char *op, json_t *root, uint64_t handle,
 	}
 	if ((strcmp(verdict, "approve") != 0 && strcmp(verdict, "deny") != 0) ||
 	    (strcmp(scope, "once") != 0 && strcmp(scope, "session") != 0) ||
-	    ttl_s <= 0 || ttl_s * 1000 > eng->cfg->max_grant_ttl_ms) {
+	    ttl_s <= 0 || ttl_s > eng->cfg->max_grant_ttl_ms / 1000) {
 		refuse(fx, handle, op, "bad_request", "verdict must be "
 		    "approve|deny, scope once|session, ttl_s within the "
 		    "configured maximum", request, now_ms);
@@ -1132,10 +1160,10 @@ core_engine_control_msg(core_engine *eng, const char *op, const char *buf,
 		decide(eng, op, root, handle, now_ms, now_mono_ms, fx);
 	} else if (strcmp(type, "trust") == 0) {
 		const char *session, *reason = NULL;
-		int level;
+		json_int_t level; /* not "i": that would truncate 2^32+2 */
 		core_sess *s;
 
-		if (json_unpack_ex(root, &jerr, 0, "{s:i, s:s, s:s, s:i, "
+		if (json_unpack_ex(root, &jerr, 0, "{s:i, s:s, s:s, s:I, "
 		    "s?:s !}", "v", &(int) { 0 }, "type", &type, "session",
 		    &session, "level", &level, "reason", &reason) != 0 ||
 		    level < CORE_TRUST_MIN || level > CORE_TRUST_MAX) {
@@ -1152,11 +1180,11 @@ core_engine_control_msg(core_engine *eng, const char *op, const char *buf,
 			int from = s->trust;
 			size_t first = json_array_size(fx->events);
 
-			set_trust(eng, s, level, op, reason, now_ms,
+			set_trust(eng, s, (int) level, op, reason, now_ms,
 			    now_mono_ms, fx);
 			fx_reply(fx, handle, ok_reply("trust", json_pack(
 			    "{s:s, s:i, s:i}", "session", session, "from",
-			    from, "to", level)),
+			    from, "to", (int) level)),
 			    json_array_get(fx->events, first));
 		}
 	} else if (strcmp(type, "posture") == 0) {

@@ -275,13 +275,16 @@ core_sess_to_json(const core_sess *s, int64_t now_mono_ms)
 		    "id", g->id, "tool", g->tool, "operator",
 		    g->operator_name, "expires", (json_int_t) g->expires_ms));
 	}
+	/* tools is copied: later calls update it in place while the object
+	 * is published from the writer thread */
 	o = json_pack("{s:s, s:s, s:s, s:O, s:s?, s:i, s:I, s:I, s:I, s:I, "
-	    "s:O, s:o}",
+	    "s:o, s:o}",
 	    "session", s->id, "user", s->user, "agent", s->agent,
 	    "chain", s->chain, "purpose", s->purpose, "trust", s->trust,
 	    "calls", (json_int_t) s->calls, "denials",
 	    (json_int_t) s->denials, "created", (json_int_t) s->created_ms,
-	    "last", (json_int_t) s->last_ms, "tools", s->tools,
+	    "last", (json_int_t) s->last_ms, "tools",
+	    json_deep_copy(s->tools),
 	    "grants", grants);
 	return o;
 }

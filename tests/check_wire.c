@@ -1,0 +1,1060 @@
+/* check_wire.c: Check suite for what arrives from outside: agent frames
+ * (core/req.c) and DIR/config.json (core/cfg.c).
+ * SPDX-License-Identifier: MIT */
+#include "cfg.h"
+#include "req.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#define ck_assert_cs_ok(expr, cause)                                         \
+	do {                                                                 \
+		cs_err ck_rv_ = (expr);                                      \
+		ck_assert_msg(ck_rv_ == CS_OK, "%s: %s (%s)", #expr,         \
+		    cs_strerror(ck_rv_),                                     \
+		    (cause) != NULL ? (cause) : "no cause");                 \
+	} while (0)
+
+#define MAX_DEPTH 32
+#define MAX_ARGS 1024
+
+/* Frames are written with single quotes for readability; qn() turns the
+ * len bytes of text (NUL bytes included) into a new buffer with JSON's
+ * double quotes, NUL-terminated after len. */
+static char *
+qn(const char *text, size_t len)
+{
+	char *s = malloc(len + 1);
+
+	ck_assert_ptr_nonnull(s);
+	memcpy(s, text, len);
+	s[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\'')
+			s[i] = '"';
+	return s;
+}
+
+/* qn() of a NUL-terminated text. */
+static char *
+q(const char *text)
+{
+	return qn(text, strlen(text));
+}
+
+/* ---- core_msg_parse: frames refused ------------------------------------ */
+
+#define AUTH "'v':1,'type':'authorize','token':'t'"
+#define AUTH_TOOL AUTH ",'tool':'fs.read'"
+
+static const struct {
+	const char *name;
+	const char *frame; /* single-quoted JSON (see q()) */
+	size_t len;        /* 0: strlen */
+	const char *code;
+	cs_err want;
+} bad_frames[] = {
+	{ "empty", "", 0, "bad_json", CS_EPARSE },
+	{ "whitespace", "   \n", 0, "bad_json", CS_EPARSE },
+	{ "not json", "not json", 0, "bad_json", CS_EPARSE },
+	{ "truncated", "{" AUTH_TOOL, 0, "bad_json", CS_EPARSE },
+	{ "truncated string", "{'v':1,'type':'autho", 0, "bad_json",
+	    CS_EPARSE },
+	{ "trailing garbage", "{" AUTH_TOOL "}x", 0, "bad_json", CS_EPARSE },
+	{ "two objects", "{" AUTH_TOOL "}{" AUTH_TOOL "}", 0, "bad_json",
+	    CS_EPARSE },
+	{ "single quotes", "{\\'v\\':1}", 0, "bad_json", CS_EPARSE },
+	{ "top-level array", "[{" AUTH_TOOL "}]", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "top-level string", "'authorize'", 0, "bad_json", CS_EPARSE },
+	{ "top-level number", "1", 0, "bad_json", CS_EPARSE },
+	{ "missing v", "{'type':'authorize','token':'t','tool':'fs.read'}", 0,
+	    "bad_version", CS_EINVAL },
+	{ "v 2", "{'v':2,'type':'authorize','token':'t','tool':'x'}", 0,
+	    "bad_version", CS_EINVAL },
+	{ "v 0", "{'v':0,'type':'authorize','token':'t','tool':'x'}", 0,
+	    "bad_version", CS_EINVAL },
+	{ "v string", "{'v':'1','type':'authorize','token':'t','tool':'x'}",
+	    0, "bad_version", CS_EINVAL },
+	{ "v real", "{'v':1.0,'type':'authorize','token':'t','tool':'x'}", 0,
+	    "bad_version", CS_EINVAL },
+	{ "v true", "{'v':true,'type':'authorize','token':'t','tool':'x'}", 0,
+	    "bad_version", CS_EINVAL },
+	{ "missing type", "{'v':1,'token':'t','tool':'x'}", 0,
+	    "missing_field", CS_EINVAL },
+	{ "type number", "{'v':1,'type':7,'token':'t','tool':'x'}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "unknown type", "{'v':1,'type':'approve','request':'r-1'}", 0,
+	    "unknown_type", CS_EINVAL },
+	{ "type decision", "{'v':1,'type':'decision','token':'t'}", 0,
+	    "unknown_type", CS_EINVAL },
+	{ "type case", "{'v':1,'type':'Authorize','token':'t','tool':'x'}",
+	    0, "unknown_type", CS_EINVAL },
+	{ "missing token", "{'v':1,'type':'authorize','tool':'fs.read'}", 0,
+	    "missing_field", CS_EINVAL },
+	{ "missing tool", "{" AUTH "}", 0, "missing_field", CS_EINVAL },
+	{ "token number", "{'v':1,'type':'authorize','token':5,'tool':'x'}",
+	    0, "wrong_type", CS_EINVAL },
+	{ "token null",
+	    "{'v':1,'type':'authorize','token':null,'tool':'x'}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "tool number", "{" AUTH ",'tool':42}", 0, "wrong_type", CS_EINVAL },
+	{ "tool array", "{" AUTH ",'tool':['fs.read']}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "tool object", "{" AUTH ",'tool':{'name':'fs.read'}}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "tool empty", "{" AUTH ",'tool':''}", 0, "bad_value", CS_EINVAL },
+	{ "tool space", "{" AUTH ",'tool':'fs read'}", 0, "bad_value",
+	    CS_EINVAL },
+	{ "tool semicolon", "{" AUTH ",'tool':'fs.read;rm'}", 0, "bad_value",
+	    CS_EINVAL },
+	{ "tool escape", "{" AUTH ",'tool':'fs\\u001b[2J'}", 0, "bad_value",
+	    CS_EINVAL },
+	{ "tool newline", "{" AUTH ",'tool':'fs\\nread'}", 0, "bad_value",
+	    CS_EINVAL },
+	{ "tool non-ascii", "{" AUTH ",'tool':'f\xc3\xa9.read'}", 0,
+	    "bad_value", CS_EINVAL },
+	{ "tool 200 chars", "{" AUTH ",'tool':'"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'}", 0,
+	    "bad_value", CS_EINVAL },
+	{ "id with space", "{" AUTH_TOOL ",'id':'c 1'}", 0, "bad_value",
+	    CS_EINVAL },
+	{ "id number", "{" AUTH_TOOL ",'id':42}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "session slash-n", "{" AUTH_TOOL ",'session':'s\\n1'}", 0,
+	    "bad_value", CS_EINVAL },
+	{ "action number", "{" AUTH_TOOL ",'action':1}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "smuggled decision", "{" AUTH_TOOL ",'decision':'allow'}", 0,
+	    "unknown_field", CS_EINVAL },
+	{ "smuggled approved", "{" AUTH_TOOL ",'approved':true}", 0,
+	    "unknown_field", CS_EINVAL },
+	{ "smuggled trust", "{" AUTH_TOOL ",'trust':4}", 0, "unknown_field",
+	    CS_EINVAL },
+	{ "field case", "{" AUTH_TOOL ",'Args':{}}", 0, "unknown_field",
+	    CS_EINVAL },
+	{ "duplicate tool", "{" AUTH_TOOL ",'tool':'shell.exec'}", 0,
+	    "duplicate_key", CS_EPARSE },
+	{ "duplicate v", "{'v':1,'v':1,'type':'authorize','token':'t',"
+	    "'tool':'x'}", 0, "duplicate_key", CS_EPARSE },
+	{ "duplicate in args", "{" AUTH_TOOL ",'args':{'a':1,'a':2}}", 0,
+	    "duplicate_key", CS_EPARSE },
+	{ "escaped NUL in string", "{" AUTH ",'tool':'fs.read\\u0000x'}", 0,
+	    "nul_in_string", CS_EPARSE },
+	{ "escaped NUL in args", "{" AUTH_TOOL ",'args':{'p':'a\\u0000'}}",
+	    0, "nul_in_string", CS_EPARSE },
+	{ "escaped NUL in key", "{" AUTH_TOOL ",'args':{'a\\u0000b':1}}", 0,
+	    "nul_in_string", CS_EPARSE },
+	/* a raw NUL byte: json_loads would stop there, json_loadb must not.
+	 * A raw control character is invalid JSON text. */
+	{ "raw NUL in string", "{" AUTH ",'tool':'fs.read\0shell.exec'}",
+	    sizeof("{" AUTH ",'tool':'fs.read\0shell.exec'}") - 1,
+	    "bad_json", CS_EPARSE },
+	{ "raw NUL after object", "{" AUTH_TOOL "}\0{'decision':'allow'}",
+	    sizeof("{" AUTH_TOOL "}\0{'decision':'allow'}") - 1, "bad_json",
+	    CS_EPARSE },
+	{ "raw NUL between members", "{" AUTH_TOOL ",\0'id':'c-1'}",
+	    sizeof("{" AUTH_TOOL ",\0'id':'c-1'}") - 1, "bad_json",
+	    CS_EPARSE },
+	{ "invalid UTF-8 byte", "{" AUTH_TOOL ",'id':'c-\xff'}", 0,
+	    "bad_utf8", CS_EPARSE },
+	{ "invalid UTF-8 in args", "{" AUTH_TOOL ",'args':{'p':'\xfe\xfe'}}",
+	    0, "bad_utf8", CS_EPARSE },
+	{ "lone continuation byte", "{" AUTH_TOOL ",'id':'\x80'}", 0,
+	    "bad_utf8", CS_EPARSE },
+	{ "truncated sequence", "{" AUTH_TOOL ",'id':'\xe2\x82'}", 0,
+	    "bad_utf8", CS_EPARSE },
+	{ "overlong slash C0 AF", "{" AUTH_TOOL ",'args':{'p':'..\xc0\xaf'}}",
+	    0, "bad_utf8", CS_EPARSE },
+	{ "overlong 3-byte", "{" AUTH_TOOL ",'id':'\xe0\x80\xaf'}", 0,
+	    "bad_utf8", CS_EPARSE },
+	{ "UTF-16 surrogate", "{" AUTH_TOOL ",'id':'\xed\xa0\x80'}", 0,
+	    "bad_utf8", CS_EPARSE },
+	{ "args array", "{" AUTH_TOOL ",'args':[1,2]}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "args string", "{" AUTH_TOOL ",'args':'{}'}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "args null", "{" AUTH_TOOL ",'args':null}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "context string", "{" AUTH_TOOL ",'context':'x'}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "context number value", "{" AUTH_TOOL ",'context':{'purpose':1}}",
+	    0, "wrong_type", CS_EINVAL },
+	{ "context object value",
+	    "{" AUTH_TOOL ",'context':{'purpose':'x','n':{'a':'b'}}}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "context null value", "{" AUTH_TOOL ",'context':{'p':null}}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "wait_ms negative", "{" AUTH_TOOL ",'wait_ms':-1}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "wait_ms real", "{" AUTH_TOOL ",'wait_ms':1.5}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "wait_ms whole real", "{" AUTH_TOOL ",'wait_ms':1000.0}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "wait_ms string", "{" AUTH_TOOL ",'wait_ms':'1000'}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "wait_ms bool", "{" AUTH_TOOL ",'wait_ms':true}", 0, "wrong_type",
+	    CS_EINVAL },
+	{ "status without request", "{'v':1,'type':'status'}", 0,
+	    "missing_field", CS_EINVAL },
+	{ "status request number", "{'v':1,'type':'status','request':1}", 0,
+	    "wrong_type", CS_EINVAL },
+	{ "status bad request id", "{'v':1,'type':'status','request':'r 1'}",
+	    0, "bad_value", CS_EINVAL },
+	{ "status with token",
+	    "{'v':1,'type':'status','request':'r-1','token':'t'}", 0,
+	    "unknown_field", CS_EINVAL },
+};
+
+START_TEST(test_parse_rejects)
+{
+	size_t len = bad_frames[_i].len != 0 ? bad_frames[_i].len :
+	    strlen(bad_frames[_i].frame);
+	char *frame = qn(bad_frames[_i].frame, len);
+	core_msg m = { .root = (json_t *) 1, .tool = "untouched" };
+	const char *code = NULL;
+	char *cause = NULL;
+	cs_err rv;
+
+	rv = core_msg_parse(frame, len, MAX_DEPTH, MAX_ARGS, &m, &code,
+	    &cause);
+	ck_assert_msg(rv == bad_frames[_i].want && code != NULL &&
+	    strcmp(code, bad_frames[_i].code) == 0,
+	    "%s: got %s/%s (%s), want %s/%s", bad_frames[_i].name,
+	    cs_strerror(rv), code != NULL ? code : "(null)",
+	    cause != NULL ? cause : "no cause",
+	    cs_strerror(bad_frames[_i].want), bad_frames[_i].code);
+	ck_assert_msg(cause != NULL && cause[0] != '\0', "%s: no cause",
+	    bad_frames[_i].name);
+	/* out is untouched on failure */
+	ck_assert_ptr_eq(m.root, (json_t *) 1);
+	ck_assert_str_eq(m.tool, "untouched");
+	free(cause);
+	free(frame);
+}
+END_TEST
+
+/* A frame whose args nest depth levels deep (all arrays). */
+static char *
+nested_frame(int depth)
+{
+	static const char head[] = "{\"v\":1,\"type\":\"authorize\","
+	    "\"token\":\"t\",\"tool\":\"x\",\"args\":{\"a\":";
+	size_t len = sizeof head - 1 + 2 * (size_t) depth + 2;
+	char *s = malloc(len + 1), *p;
+
+	ck_assert_ptr_nonnull(s);
+	memcpy(s, head, sizeof head - 1);
+	p = s + sizeof head - 1;
+	memset(p, '[', (size_t) depth);
+	memset(p + depth, ']', (size_t) depth);
+	memcpy(p + 2 * depth, "}}", 3);
+	return s;
+}
+
+static const struct {
+	int array_depth; /* inside the frame object and args: +2 in total */
+	const char *code;  /* NULL: accepted */
+} depths[] = {
+	{ 1, NULL },
+	{ 30, NULL },          /* 32 levels in all: the bound itself */
+	{ 31, "too_deep" },
+	{ 1000, "too_deep" },
+	{ 100000, "too_deep" },
+};
+
+START_TEST(test_parse_depth)
+{
+	char *frame = nested_frame(depths[_i].array_depth);
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+	cs_err rv;
+
+	rv = core_msg_parse(frame, strlen(frame), MAX_DEPTH, 1 << 20, &m,
+	    &code, &cause);
+	if (depths[_i].code == NULL) {
+		ck_assert_cs_ok(rv, cause);
+		ck_assert(json_is_object(m.args));
+		core_msg_fini(&m);
+	} else {
+		ck_assert_int_eq(rv, CS_EPARSE);
+		ck_assert_str_eq(code, depths[_i].code);
+		ck_assert_ptr_nonnull(cause);
+	}
+	free(cause);
+	free(frame);
+}
+END_TEST
+
+/* Depth counting skips brackets inside strings, escaped quotes included. */
+START_TEST(test_parse_depth_strings)
+{
+	char *frame = q("{'v':1,'type':'authorize','token':'t','tool':'x',"
+	    "'args':{'s':'[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[',"
+	    "'t':'\\\"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{'}}");
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+
+	ck_assert_cs_ok(core_msg_parse(frame, strlen(frame), MAX_DEPTH,
+	    MAX_ARGS, &m, &code, &cause), cause);
+	core_msg_fini(&m);
+	free(frame);
+}
+END_TEST
+
+static const struct {
+	size_t max_args_len;
+	const char *code; /* NULL: accepted */
+} args_sizes[] = {
+	{ 1024, NULL },
+	{ 114, NULL },        /* canonical args are exactly 114 bytes */
+	{ 113, "too_large" },
+	{ 64, "too_large" },
+	{ 0, "too_large" },
+};
+
+START_TEST(test_parse_args_size)
+{
+	/* canonical: {"a":"<100 x>","b":1} = 6 + 100 + 8 = 114 bytes; the
+	 * frame's own spacing does not count */
+	char *frame = q("{'v':1,'type':'authorize','token':'t','tool':'x',"
+	    "'args':{  'b' : 1 ,  'a' : '"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' }}");
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+	cs_err rv;
+
+	rv = core_msg_parse(frame, strlen(frame), MAX_DEPTH,
+	    args_sizes[_i].max_args_len, &m, &code, &cause);
+	if (args_sizes[_i].code == NULL) {
+		ck_assert_cs_ok(rv, cause);
+		ck_assert_uint_eq(json_object_size(m.args), 2);
+		core_msg_fini(&m);
+	} else {
+		ck_assert_int_eq(rv, CS_EINVAL);
+		ck_assert_str_eq(code, args_sizes[_i].code);
+		ck_assert_ptr_nonnull(cause);
+	}
+	free(cause);
+	free(frame);
+}
+END_TEST
+
+/* ---- core_msg_parse: frames accepted ----------------------------------- */
+
+START_TEST(test_parse_authorize_full)
+{
+	char *frame = q("{'v':1,'type':'authorize','id':'c-42',"
+	    "'token':'aaa.bbb.ccc','session':'s-7',"
+	    "'tool':'payments.transfer','action':'invoke',"
+	    "'resource':'acct:42','args':{'amount':250,'currency':'EUR',"
+	    "'to':'DE89'},'context':{'purpose':'pay supplier invoice 7781',"
+	    "'ticket':'T-1'},'wait_ms':120000}");
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+
+	ck_assert_cs_ok(core_msg_parse(frame, strlen(frame), MAX_DEPTH,
+	    MAX_ARGS, &m, &code, &cause), cause);
+	free(frame); /* strings are borrowed from m.root, not the frame */
+	ck_assert_int_eq(m.type, CORE_MSG_AUTHORIZE);
+	ck_assert_str_eq(m.id, "c-42");
+	ck_assert_str_eq(m.token, "aaa.bbb.ccc");
+	ck_assert_str_eq(m.session, "s-7");
+	ck_assert_str_eq(m.tool, "payments.transfer");
+	ck_assert_str_eq(m.action, "invoke");
+	ck_assert_str_eq(m.resource, "acct:42");
+	ck_assert_str_eq(m.purpose, "pay supplier invoice 7781");
+	ck_assert_int_eq(json_integer_value(json_object_get(m.args, "amount")),
+	    250);
+	ck_assert_str_eq(json_string_value(json_object_get(m.context,
+	    "ticket")), "T-1");
+	ck_assert_int_eq(m.wait_ms, 120000);
+	ck_assert_ptr_null(m.request);
+	ck_assert_ptr_null(cause);
+	core_msg_fini(&m);
+	ck_assert_ptr_null(m.root);
+	core_msg_fini(&m); /* twice is harmless */
+}
+END_TEST
+
+START_TEST(test_parse_authorize_minimal)
+{
+	char *frame = q("  {'tool':'fs.read','token':'t','type':'authorize',"
+	    "'v':1}\n");
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+
+	ck_assert_cs_ok(core_msg_parse(frame, strlen(frame), MAX_DEPTH,
+	    MAX_ARGS, &m, &code, &cause), cause);
+	ck_assert_int_eq(m.type, CORE_MSG_AUTHORIZE);
+	ck_assert_str_eq(m.tool, "fs.read");
+	ck_assert_str_eq(m.token, "t");
+	ck_assert_ptr_null(m.id);
+	ck_assert_ptr_null(m.session);
+	ck_assert_ptr_null(m.action);
+	ck_assert_ptr_null(m.resource);
+	ck_assert_ptr_null(m.purpose);
+	ck_assert_ptr_null(m.args);
+	ck_assert_ptr_null(m.context);
+	ck_assert_int_eq(m.wait_ms, -1);
+	core_msg_fini(&m);
+	free(frame);
+}
+END_TEST
+
+static const struct {
+	const char *frame;
+	int64_t wait_ms;
+	const char *purpose;
+} good_variants[] = {
+	{ "{" AUTH_TOOL ",'wait_ms':0}", 0, NULL },
+	{ "{" AUTH_TOOL ",'wait_ms':9007199254740993}", 9007199254740993LL,
+	    NULL },
+	{ "{" AUTH_TOOL ",'context':{}}", -1, NULL },
+	{ "{" AUTH_TOOL ",'context':{'ticket':'x'}}", -1, NULL },
+	{ "{" AUTH_TOOL ",'context':{'purpose':''}}", -1, "" },
+	{ "{" AUTH_TOOL ",'args':{}}", -1, NULL },
+	{ "{" AUTH_TOOL ",'args':{'deep':{'er':[1,2,{'x':null}]}}}", -1,
+	    NULL },
+	{ "{" AUTH ",'tool':'a.b_c:d@e/f+g-h'}", -1, NULL },
+	{ "{" AUTH ",'tool':'"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aa'}", -1, NULL }, /* 128 characters */
+	{ "{" AUTH_TOOL ",'args':{'s':'caf\xc3\xa9 \xe2\x82\xac "
+	    "\xf0\x9f\x98\x80'}}", -1, NULL }, /* valid multi-byte UTF-8 */
+	{ "{" AUTH_TOOL ",'args':{'s':'\\u00e9\\ud83d\\ude00'}}", -1, NULL },
+};
+
+START_TEST(test_parse_good_variants)
+{
+	char *frame = q(good_variants[_i].frame);
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+
+	ck_assert_cs_ok(core_msg_parse(frame, strlen(frame), MAX_DEPTH,
+	    MAX_ARGS, &m, &code, &cause), cause);
+	ck_assert_int_eq(m.type, CORE_MSG_AUTHORIZE);
+	ck_assert_int_eq(m.wait_ms, good_variants[_i].wait_ms);
+	if (good_variants[_i].purpose == NULL)
+		ck_assert_ptr_null(m.purpose);
+	else
+		ck_assert_str_eq(m.purpose, good_variants[_i].purpose);
+	core_msg_fini(&m);
+	free(frame);
+}
+END_TEST
+
+START_TEST(test_parse_status)
+{
+	char *frame = q("{'v':1,'type':'status','request':'r-ab12-000123',"
+	    "'id':'poll-1'}");
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+
+	ck_assert_cs_ok(core_msg_parse(frame, strlen(frame), MAX_DEPTH,
+	    MAX_ARGS, &m, &code, &cause), cause);
+	ck_assert_int_eq(m.type, CORE_MSG_STATUS);
+	ck_assert_str_eq(m.request, "r-ab12-000123");
+	ck_assert_str_eq(m.id, "poll-1");
+	ck_assert_ptr_null(m.token);
+	ck_assert_ptr_null(m.tool);
+	core_msg_fini(&m);
+	free(frame);
+
+	frame = q("{'v':1,'type':'status','request':'r-1'}");
+	ck_assert_cs_ok(core_msg_parse(frame, strlen(frame), MAX_DEPTH,
+	    MAX_ARGS, &m, &code, &cause), cause);
+	ck_assert_int_eq(m.type, CORE_MSG_STATUS);
+	ck_assert_str_eq(m.request, "r-1");
+	ck_assert_ptr_null(m.id);
+	core_msg_fini(&m);
+	free(frame);
+}
+END_TEST
+
+/* The length given is the frame: bytes after it are never read. */
+START_TEST(test_parse_uses_len)
+{
+	char *frame = q("{" AUTH_TOOL "}GARBAGE");
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+
+	ck_assert_cs_ok(core_msg_parse(frame, strlen(frame) - 7, MAX_DEPTH,
+	    MAX_ARGS, &m, &code, &cause), cause);
+	ck_assert_str_eq(m.tool, "fs.read");
+	core_msg_fini(&m);
+	free(frame);
+}
+END_TEST
+
+/* cause is optional. */
+START_TEST(test_parse_null_cause)
+{
+	core_msg m;
+	const char *code = NULL;
+
+	ck_assert_int_eq(core_msg_parse("nope", 4, MAX_DEPTH, MAX_ARGS, &m,
+	    &code, NULL), CS_EPARSE);
+	ck_assert_str_eq(code, "bad_json");
+	ck_assert_int_eq(core_msg_parse("[]", 2, MAX_DEPTH, MAX_ARGS, &m,
+	    &code, NULL), CS_EINVAL);
+	ck_assert_str_eq(code, "wrong_type");
+}
+END_TEST
+
+/* ---- core_msg_fini ----------------------------------------------------- */
+
+START_TEST(test_fini)
+{
+	char *frame = q("{" AUTH_TOOL ",'args':{'a':1}}");
+	core_msg m;
+	const char *code = NULL;
+	char *cause = NULL;
+	json_t *args;
+
+	ck_assert_cs_ok(core_msg_parse(frame, strlen(frame), MAX_DEPTH,
+	    MAX_ARGS, &m, &code, &cause), cause);
+	/* a caller that keeps args takes its own reference */
+	args = json_incref(m.args);
+	core_msg_fini(&m);
+	ck_assert_ptr_null(m.root);
+	ck_assert_int_eq(json_integer_value(json_object_get(args, "a")), 1);
+	json_decref(args);
+	free(frame);
+}
+END_TEST
+
+/* ---- core_name_ok ------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	bool ok;
+} names[] = {
+	{ "fs.read", true },
+	{ "payments.transfer", true },
+	{ "r-ab12-000001", true },
+	{ "A-Z_a.z:0@9/+-", true },
+	{ "x", true },
+	{ "", false },
+	{ "fs read", false },
+	{ "fs\tread", false },
+	{ "fs\nread", false },
+	{ "fs;read", false },
+	{ "fs*", false },
+	{ "fs?", false },
+	{ "a\"b", false },
+	{ "a\\b", false },
+	{ "caf\xc3\xa9", false },
+	{ "\x1b[31m", false },
+	{ "%s%n", false },
+	{ "$(id)", false },
+};
+
+START_TEST(test_name_ok)
+{
+	ck_assert_msg(core_name_ok(names[_i].name) == names[_i].ok,
+	    "\"%s\": want %d", names[_i].name, names[_i].ok);
+}
+END_TEST
+
+START_TEST(test_name_ok_length)
+{
+	char name[300];
+
+	memset(name, 'a', sizeof name);
+	name[128] = '\0';
+	ck_assert(core_name_ok(name));
+	name[128] = 'a';
+	name[129] = '\0';
+	ck_assert(!core_name_ok(name));
+	name[129] = 'a';
+	name[299] = '\0';
+	ck_assert(!core_name_ok(name));
+	ck_assert(!core_name_ok(NULL));
+}
+END_TEST
+
+/* ---- core_json_parse_strict -------------------------------------------- */
+
+static const struct {
+	const char *text; /* single-quoted (see q()) */
+	int max_depth;
+	const char *code; /* NULL: parses */
+} strict_cases[] = {
+	{ "{}", 1, NULL },
+	{ "[]", 1, NULL },
+	{ "{'a':[]}", 1, "too_deep" },
+	{ "{'a':[]}", 2, NULL },
+	{ "{'a':{'b':{'c':{}}}}", 4, NULL },
+	{ "{'a':{'b':{'c':{}}}}", 3, "too_deep" },
+	{ "[[[[[[[[[[]]]]]]]]]]", 10, NULL },
+	{ "[[[[[[[[[[]]]]]]]]]]", 9, "too_deep" },
+	{ "{'a':'[[[[[[[[[['}", 1, NULL },
+	{ "{'a':'\\\\','b':[]}", 2, NULL },
+	{ "{'a':'\\\\','b':[[]]}", 2, "too_deep" },
+	{ "'text'", 1, "bad_json" }, /* only objects and arrays */
+	{ "42", 1, "bad_json" },
+	{ "{'a':1,'a':1}", 8, "duplicate_key" },
+	{ "{'a':{'b':1,'b':2}}", 8, "duplicate_key" },
+	{ "['\\u0000']", 8, "nul_in_string" },
+	{ "{'\\u0000':1}", 8, "nul_in_string" },
+	{ "['\xc0\xaf']", 8, "bad_utf8" },
+	{ "['\xf5\x80\x80\x80']", 8, "bad_utf8" },
+	{ "[1,]", 8, "bad_json" },
+	{ "{'a':1,}", 8, "bad_json" },
+	{ "{'a' 1}", 8, "bad_json" },
+	{ "[NaN]", 8, "bad_json" },
+	{ "[1e999]", 8, "bad_json" },
+	{ "", 8, "bad_json" },
+};
+
+START_TEST(test_json_parse_strict)
+{
+	char *text = q(strict_cases[_i].text);
+	const char *code = NULL;
+	char *cause = NULL;
+	json_t *root;
+
+	root = core_json_parse_strict(text, strlen(text),
+	    strict_cases[_i].max_depth, &code, &cause);
+	if (strict_cases[_i].code == NULL) {
+		ck_assert_msg(root != NULL, "%s: %s", strict_cases[_i].text,
+		    cause != NULL ? cause : "?");
+		ck_assert_ptr_null(cause);
+		json_decref(root);
+	} else {
+		ck_assert_ptr_null(root);
+		ck_assert_msg(code != NULL &&
+		    strcmp(code, strict_cases[_i].code) == 0,
+		    "%s: code %s, want %s", strict_cases[_i].text,
+		    code != NULL ? code : "(null)", strict_cases[_i].code);
+		ck_assert_ptr_nonnull(cause);
+	}
+	free(cause);
+	free(text);
+}
+END_TEST
+
+/* ---- config.json ------------------------------------------------------- */
+
+static char tmpdir[64];
+static char cfgpath[128];
+
+/* A private directory for this test's config file. */
+static void
+cfg_setup(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/check_wire.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(cfgpath, sizeof cfgpath, "%s/config.json", tmpdir);
+}
+
+/* Remove the config file and the directory. */
+static void
+cfg_teardown(void)
+{
+	unlink(cfgpath);
+	rmdir(tmpdir);
+}
+
+/* Write text (single-quoted, see q()) as the config file. */
+static void
+write_cfg(const char *text)
+{
+	char *json = q(text);
+	FILE *f = fopen(cfgpath, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(json, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+	free(json);
+}
+
+/* ---- core_cfg_defaults ------------------------------------------------- */
+
+START_TEST(test_cfg_defaults)
+{
+	core_cfg cfg;
+
+	memset(&cfg, 0xa5, sizeof cfg);
+	core_cfg_defaults(&cfg);
+	ck_assert_ptr_null(cfg.operators);
+	ck_assert_uint_eq(cfg.operator_count, 0);
+	ck_assert_int_eq(cfg.max_initial_trust, 3);
+	ck_assert_int_eq(cfg.default_trust, 2);
+	ck_assert_uint_eq(cfg.max_pending, 1000);
+	ck_assert_uint_eq(cfg.max_sessions, 100000);
+	ck_assert_uint_eq(cfg.recent_max, 100000);
+	ck_assert_int_eq(cfg.leeway_s, 30);
+	ck_assert_ptr_null(cfg.issuer);
+	ck_assert_ptr_null(cfg.audience);
+	ck_assert_int_eq(cfg.max_wait_ms, 600000);
+	ck_assert_int_eq(cfg.default_wait_ms, 0);
+	ck_assert_int_eq(cfg.max_grant_ttl_ms, 86400000);
+	ck_assert_int_eq(cfg.max_depth, 32);
+	ck_assert_uint_eq(cfg.max_token_len, 8192);
+	ck_assert_uint_eq(cfg.max_args_len, 32768);
+	ck_assert_uint_eq(cfg.recv_max, 65536);
+	ck_assert_int_eq(cfg.agent_contexts, 256);
+	ck_assert_int_eq(cfg.control_contexts, 16);
+	ck_assert_int_eq(cfg.socket_mode, 0600);
+	ck_assert_ptr_null(cfg.agent_url);
+	ck_assert_ptr_null(cfg.control_url);
+	ck_assert_ptr_null(cfg.events_url);
+	ck_assert(!core_cfg_is_operator(&cfg, "root"));
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+/* ---- core_cfg_load ----------------------------------------------------- */
+
+START_TEST(test_cfg_load_missing)
+{
+	core_cfg cfg, want;
+	char *cause = NULL;
+
+	core_cfg_defaults(&cfg);
+	core_cfg_defaults(&want);
+	ck_assert_cs_ok(core_cfg_load(cfgpath, &cfg, &cause), cause);
+	ck_assert_ptr_null(cause);
+	ck_assert_int_eq(memcmp(&cfg, &want, sizeof cfg), 0);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+START_TEST(test_cfg_load_empty_object)
+{
+	core_cfg cfg, want;
+	char *cause = NULL;
+
+	write_cfg("{}");
+	core_cfg_defaults(&cfg);
+	core_cfg_defaults(&want);
+	ck_assert_cs_ok(core_cfg_load(cfgpath, &cfg, &cause), cause);
+	ck_assert_int_eq(memcmp(&cfg, &want, sizeof cfg), 0);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+START_TEST(test_cfg_load_good)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	write_cfg("{\n"
+	    "  'operators': ['carol', 'dave'],\n"
+	    "  'max_initial_trust': 2, 'default_trust': 1,\n"
+	    "  'max_pending': 50, 'max_sessions': 500, 'recent_max': 64,\n"
+	    "  'leeway_s': 5, 'issuer': 'https://idp.example',\n"
+	    "  'audience': 'countersign', 'max_wait_ms': 30000,\n"
+	    "  'default_wait_ms': 1000, 'max_grant_ttl_ms': 3600000,\n"
+	    "  'max_depth': 16, 'max_token_len': 4096,\n"
+	    "  'max_args_len': 2048, 'recv_max': 16384,\n"
+	    "  'agent_contexts': 8, 'control_contexts': 2,\n"
+	    "  'socket_mode': '0660',\n"
+	    "  'agent_url': 'tcp://127.0.0.1:7700',\n"
+	    "  'control_url': 'ipc:///tmp/c.ipc',\n"
+	    "  'events_url': 'ipc:///tmp/e.ipc'\n"
+	    "}\n");
+	core_cfg_defaults(&cfg);
+	ck_assert_cs_ok(core_cfg_load(cfgpath, &cfg, &cause), cause);
+	ck_assert_uint_eq(cfg.operator_count, 2);
+	ck_assert_str_eq(cfg.operators[0], "carol");
+	ck_assert_str_eq(cfg.operators[1], "dave");
+	ck_assert_int_eq(cfg.max_initial_trust, 2);
+	ck_assert_int_eq(cfg.default_trust, 1);
+	ck_assert_uint_eq(cfg.max_pending, 50);
+	ck_assert_uint_eq(cfg.max_sessions, 500);
+	ck_assert_uint_eq(cfg.recent_max, 64);
+	ck_assert_int_eq(cfg.leeway_s, 5);
+	ck_assert_str_eq(cfg.issuer, "https://idp.example");
+	ck_assert_str_eq(cfg.audience, "countersign");
+	ck_assert_int_eq(cfg.max_wait_ms, 30000);
+	ck_assert_int_eq(cfg.default_wait_ms, 1000);
+	ck_assert_int_eq(cfg.max_grant_ttl_ms, 3600000);
+	ck_assert_int_eq(cfg.max_depth, 16);
+	ck_assert_uint_eq(cfg.max_token_len, 4096);
+	ck_assert_uint_eq(cfg.max_args_len, 2048);
+	ck_assert_uint_eq(cfg.recv_max, 16384);
+	ck_assert_int_eq(cfg.agent_contexts, 8);
+	ck_assert_int_eq(cfg.control_contexts, 2);
+	ck_assert_int_eq(cfg.socket_mode, 0660);
+	ck_assert_str_eq(cfg.agent_url, "tcp://127.0.0.1:7700");
+	ck_assert_str_eq(cfg.control_url, "ipc:///tmp/c.ipc");
+	ck_assert_str_eq(cfg.events_url, "ipc:///tmp/e.ipc");
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+/* Settings that load, and the one member they change. */
+static const struct {
+	const char *text;
+	int socket_mode;
+	int64_t max_wait_ms;
+	size_t max_pending;
+} good_cfgs[] = {
+	{ "{'socket_mode':'0660'}", 0660, 600000, 1000 },
+	{ "{'socket_mode':'660'}", 0660, 600000, 1000 },
+	{ "{'socket_mode':'0600'}", 0600, 600000, 1000 },
+	{ "{'socket_mode':'0777'}", 0777, 600000, 1000 },
+	{ "{'socket_mode':432}", 0660, 600000, 1000 }, /* a plain integer */
+	{ "{'socket_mode':'0'}", 0, 600000, 1000 },
+	{ "{'max_wait_ms':0}", 0600, 0, 1000 },
+	{ "{'max_wait_ms':86400000}", 0600, 86400000, 1000 },
+	{ "{'max_pending':1}", 0600, 600000, 1 },
+	{ "{'max_pending':1000000}", 0600, 600000, 1000000 },
+};
+
+START_TEST(test_cfg_load_good_values)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	write_cfg(good_cfgs[_i].text);
+	core_cfg_defaults(&cfg);
+	ck_assert_cs_ok(core_cfg_load(cfgpath, &cfg, &cause), cause);
+	ck_assert_msg(cfg.socket_mode == good_cfgs[_i].socket_mode,
+	    "%s: socket_mode %o", good_cfgs[_i].text, cfg.socket_mode);
+	ck_assert_int_eq(cfg.max_wait_ms, good_cfgs[_i].max_wait_ms);
+	ck_assert_uint_eq(cfg.max_pending, good_cfgs[_i].max_pending);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+/* Config files refused, and a word the cause must contain. */
+static const struct {
+	const char *text;
+	const char *cause_has;
+} bad_cfgs[] = {
+	{ "{'max_pendng':10}", "max_pendng" },           /* unknown key */
+	{ "{'operator':['carol']}", "operator" },
+	{ "{'Max_pending':10}", "Max_pending" },
+	{ "{'max_pending':'10'}", "max_pending" },       /* wrong type */
+	{ "{'max_pending':10.0}", "max_pending" },
+	{ "{'max_pending':true}", "max_pending" },
+	{ "{'max_pending':null}", "max_pending" },
+	{ "{'issuer':5}", "issuer" },
+	{ "{'agent_url':['tcp://x']}", "agent_url" },
+	{ "{'max_pending':0}", "max_pending" },          /* out of range */
+	{ "{'max_pending':-5}", "max_pending" },
+	{ "{'max_initial_trust':5}", "max_initial_trust" },
+	{ "{'default_trust':-1}", "default_trust" },
+	{ "{'max_depth':1}", "max_depth" },
+	{ "{'max_depth':100000}", "max_depth" },
+	{ "{'recent_max':8}", "recent_max" },
+	{ "{'max_grant_ttl_ms':999}", "max_grant_ttl_ms" },
+	{ "{'max_wait_ms':86400001}", "max_wait_ms" },
+	{ "{'max_token_len':9223372036854775807}", "max_token_len" },
+	{ "{'agent_contexts':4294967297}", "agent_contexts" },
+	{ "{'socket_mode':'0999'}", "socket_mode" },    /* not octal */
+	{ "{'socket_mode':'01000'}", "socket_mode" },
+	{ "{'socket_mode':'rw-rw----'}", "socket_mode" },
+	{ "{'socket_mode':'0660 '}", "socket_mode" },
+	{ "{'socket_mode':''}", "socket_mode" },
+	{ "{'socket_mode':'-1'}", "socket_mode" },
+	{ "{'socket_mode':4096}", "socket_mode" },
+	{ "{'operators':'carol'}", "operators" },        /* operators */
+	{ "{'operators':[1]}", "operators" },
+	{ "{'operators':['carol','']}", "operators" },
+	{ "{'operators':['carol',null]}", "operators" },
+	{ "{'operators':{'carol':1}}", "operators" },
+	{ "{'max_pending':1,'max_pending':2}", "duplicate" },
+	{ "[]", "object" },
+	{ "'text'", "config.json" },
+	{ "{'max_pending':1", "config.json" },           /* bad JSON */
+	{ "", "config.json" },
+};
+
+START_TEST(test_cfg_load_rejects)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	write_cfg(bad_cfgs[_i].text);
+	core_cfg_defaults(&cfg);
+	ck_assert_msg(core_cfg_load(cfgpath, &cfg, &cause) == CS_EPARSE,
+	    "%s: accepted", bad_cfgs[_i].text);
+	ck_assert_msg(cause != NULL &&
+	    strstr(cause, bad_cfgs[_i].cause_has) != NULL,
+	    "%s: cause \"%s\" lacks \"%s\"", bad_cfgs[_i].text,
+	    cause != NULL ? cause : "(null)", bad_cfgs[_i].cause_has);
+	/* every cause is located in the file */
+	ck_assert_msg(strstr(cause, cfgpath) != NULL, "cause \"%s\"", cause);
+	free(cause);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+START_TEST(test_cfg_load_unreadable)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	/* a directory where the file should be */
+	ck_assert_int_eq(mkdir(cfgpath, 0700), 0);
+	core_cfg_defaults(&cfg);
+	ck_assert_int_ne(core_cfg_load(cfgpath, &cfg, &cause), CS_OK);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	core_cfg_fini(&cfg);
+	rmdir(cfgpath);
+}
+END_TEST
+
+START_TEST(test_cfg_load_null_cause)
+{
+	core_cfg cfg;
+
+	write_cfg("{'nope':1}");
+	core_cfg_defaults(&cfg);
+	ck_assert_int_eq(core_cfg_load(cfgpath, &cfg, NULL), CS_EPARSE);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+/* ---- core_cfg_fini ----------------------------------------------------- */
+
+START_TEST(test_cfg_fini)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	write_cfg("{'operators':['a','b','c'],'issuer':'i','audience':'a',"
+	    "'agent_url':'u','control_url':'v','events_url':'w'}");
+	core_cfg_defaults(&cfg);
+	ck_assert_cs_ok(core_cfg_load(cfgpath, &cfg, &cause), cause);
+	core_cfg_fini(&cfg);
+	ck_assert_ptr_null(cfg.operators);
+	ck_assert_uint_eq(cfg.operator_count, 0);
+	ck_assert_ptr_null(cfg.issuer);
+	ck_assert_ptr_null(cfg.agent_url);
+	core_cfg_fini(&cfg); /* twice is harmless */
+	/* a failed load leaves nothing behind either */
+	write_cfg("{'operators':['a','b',3]}");
+	core_cfg_defaults(&cfg);
+	ck_assert_int_eq(core_cfg_load(cfgpath, &cfg, &cause), CS_EPARSE);
+	free(cause);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+/* ---- core_cfg_is_operator ---------------------------------------------- */
+
+static const struct {
+	const char *name;
+	bool ok;
+} operator_names[] = {
+	{ "carol", true }, { "dave", true }, { "Carol", false },
+	{ "caro", false }, { "carol ", false }, { "", false },
+	{ "mallory", false },
+};
+
+START_TEST(test_cfg_is_operator)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	write_cfg("{'operators':['carol','dave']}");
+	core_cfg_defaults(&cfg);
+	ck_assert_cs_ok(core_cfg_load(cfgpath, &cfg, &cause), cause);
+	ck_assert_msg(core_cfg_is_operator(&cfg, operator_names[_i].name) ==
+	    operator_names[_i].ok, "\"%s\"", operator_names[_i].name);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+static Suite *
+wire_suite(void)
+{
+	Suite *s = suite_create("wire");
+	TCase *tc;
+
+	tc = tcase_create("core_msg_parse");
+	tcase_add_loop_test(tc, test_parse_rejects, 0,
+	    CS_ARRAY_LEN(bad_frames));
+	tcase_add_loop_test(tc, test_parse_depth, 0, CS_ARRAY_LEN(depths));
+	tcase_add_test(tc, test_parse_depth_strings);
+	tcase_add_loop_test(tc, test_parse_args_size, 0,
+	    CS_ARRAY_LEN(args_sizes));
+	tcase_add_test(tc, test_parse_authorize_full);
+	tcase_add_test(tc, test_parse_authorize_minimal);
+	tcase_add_loop_test(tc, test_parse_good_variants, 0,
+	    CS_ARRAY_LEN(good_variants));
+	tcase_add_test(tc, test_parse_status);
+	tcase_add_test(tc, test_parse_uses_len);
+	tcase_add_test(tc, test_parse_null_cause);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_msg_fini");
+	tcase_add_test(tc, test_fini);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_name_ok");
+	tcase_add_loop_test(tc, test_name_ok, 0, CS_ARRAY_LEN(names));
+	tcase_add_test(tc, test_name_ok_length);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_json_parse_strict");
+	tcase_add_loop_test(tc, test_json_parse_strict, 0,
+	    CS_ARRAY_LEN(strict_cases));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_cfg_defaults");
+	tcase_add_test(tc, test_cfg_defaults);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_cfg_load");
+	tcase_add_checked_fixture(tc, cfg_setup, cfg_teardown);
+	tcase_add_test(tc, test_cfg_load_missing);
+	tcase_add_test(tc, test_cfg_load_empty_object);
+	tcase_add_test(tc, test_cfg_load_good);
+	tcase_add_loop_test(tc, test_cfg_load_good_values, 0,
+	    CS_ARRAY_LEN(good_cfgs));
+	tcase_add_loop_test(tc, test_cfg_load_rejects, 0,
+	    CS_ARRAY_LEN(bad_cfgs));
+	tcase_add_test(tc, test_cfg_load_unreadable);
+	tcase_add_test(tc, test_cfg_load_null_cause);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_cfg_fini");
+	tcase_add_checked_fixture(tc, cfg_setup, cfg_teardown);
+	tcase_add_test(tc, test_cfg_fini);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_cfg_is_operator");
+	tcase_add_checked_fixture(tc, cfg_setup, cfg_teardown);
+	tcase_add_loop_test(tc, test_cfg_is_operator, 0,
+	    CS_ARRAY_LEN(operator_names));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(wire_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
