@@ -42,9 +42,8 @@ struct daemon {
 	char *policy_path;
 	core_cfg cfg;
 	core_engine *eng;
-	pthread_mutex_t eng_mtx;
 	core_store *store;      /* writer's handle */
-	core_store *reader;     /* status lookups, under eng_mtx */
+	core_store *reader;     /* status lookups, under the engine's lock */
 	char *db_path;
 	tp_server *agent;
 	tp_server *control;
@@ -164,28 +163,43 @@ str_or_dash(const json_t *ev, const char *key)
 	return s != NULL ? s : "-";
 }
 
-/* Log one line per decision to stderr. */
+/* Log one line per audit event to stderr, one write per batch. */
 static void
-log_decisions(const core_fx *fx)
+log_events(json_t **events, size_t count)
 {
-	size_t i;
-	json_t *ev;
+	char stamp[40], *buf = NULL;
+	size_t len = 0;
+	struct timespec ts;
+	struct tm tm;
+	FILE *f;
 
-	json_array_foreach(fx->events, i, ev) {
+	if (count == 0 || (f = open_memstream(&buf, &len)) == NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	for (size_t i = 0; i < count; i++) {
+		const json_t *ev = events[i];
 		const char *kind = str_or_dash(ev, "kind");
 		long long seq = json_integer_value(json_object_get(ev, "seq"));
 
+		fprintf(f, "%s.%03ldZ ", stamp, ts.tv_nsec / 1000000);
 		if (strcmp(kind, "decision") == 0 || strcmp(kind, "error") == 0)
-			cs_log("%s %s %s by=%s tool=%s agent=%s user=%s "
-			    "rule=%s seq=%lld reason=\"%.200s\"", kind,
+			fprintf(f, "%s %s %s by=%s tool=%s agent=%s user=%s "
+			    "rule=%s seq=%lld reason=\"%.200s\"\n", kind,
 			    str_or_dash(ev, "request"),
 			    str_or_dash(ev, "decision"), str_or_dash(ev, "by"),
 			    str_or_dash(ev, "tool"), str_or_dash(ev, "agent"),
 			    str_or_dash(ev, "user"), str_or_dash(ev, "rule"),
 			    seq, str_or_dash(ev, "reason"));
 		else
-			cs_log("%s seq=%lld", kind, seq);
+			fprintf(f, "%s %s seq=%lld\n", kind,
+			    str_or_dash(ev, "request"), seq);
 	}
+	fclose(f);
+	if (buf != NULL && fwrite(buf, 1, len, stderr) != len)
+		clearerr(stderr);
+	free(buf);
 }
 
 /* Tell consoles the audit store's health changed. */
@@ -242,6 +256,8 @@ writer_main(void *arg)
 			rv = CS_ENOMEM;
 		else if (count > 0)
 			rv = core_store_append(d->store, events, count, NULL);
+		if (rv == CS_OK)
+			log_events(events, count);
 		free(events);
 
 		if (rv == CS_OK && count > 0 && d->audit_down) {
@@ -258,19 +274,14 @@ writer_main(void *arg)
 		for (j = batch; j != NULL; j = next) {
 			next = j->next;
 			if (rv == CS_OK) {
-				log_decisions(&j->fx);
-				pthread_mutex_lock(&d->eng_mtx);
 				core_engine_committed(d->eng, &j->fx);
-				pthread_mutex_unlock(&d->eng_mtx);
 			} else if (!j->fx.fallback &&
 			    json_array_size(j->fx.events) > 0) {
 				core_fx follow;
 
 				core_fx_init(&follow);
-				pthread_mutex_lock(&d->eng_mtx);
 				core_engine_audit_failed(d->eng, &j->fx,
 				    cs_now_ms(), &follow);
-				pthread_mutex_unlock(&d->eng_mtx);
 				enqueue(d, &follow, true);
 			}
 			deliver(d, &j->fx);
@@ -293,10 +304,8 @@ agent_cb(void *ud, uint64_t handle, const char *buf, size_t len,
 
 	(void) peer_uid;
 	core_fx_init(&fx);
-	pthread_mutex_lock(&d->eng_mtx);
 	core_engine_agent_msg(d->eng, buf, len, handle, cs_now_ms(),
 	    cs_mono_ms(), &fx);
-	pthread_mutex_unlock(&d->eng_mtx);
 	enqueue(d, &fx, false);
 }
 
@@ -327,10 +336,8 @@ control_cb(void *ud, uint64_t handle, const char *buf, size_t len,
 
 	uid_name(peer_uid, name, sizeof name);
 	core_fx_init(&fx);
-	pthread_mutex_lock(&d->eng_mtx);
 	core_engine_control_msg(d->eng, name, buf, len, handle, cs_now_ms(),
 	    cs_mono_ms(), &fx);
-	pthread_mutex_unlock(&d->eng_mtx);
 	enqueue(d, &fx, false);
 }
 
@@ -346,14 +353,10 @@ timer_main(void *arg)
 		int64_t now = cs_mono_ms();
 
 		nanosleep(&ts, NULL);
-		pthread_mutex_lock(&d->eng_mtx);
-		if (core_engine_next_wake(d->eng) > now) {
-			pthread_mutex_unlock(&d->eng_mtx);
+		if (core_engine_next_wake(d->eng) > now)
 			continue;
-		}
 		core_fx_init(&fx);
 		core_engine_tick(d->eng, cs_now_ms(), cs_mono_ms(), &fx);
-		pthread_mutex_unlock(&d->eng_mtx);
 		enqueue(d, &fx, false);
 	}
 	return NULL;
@@ -402,12 +405,10 @@ reload(struct daemon *d)
 		cs_log("error: policy reload rejected, the old policy stays in "
 		    "force: %s", cause != NULL ? cause : "unknown error");
 	core_fx_init(&fx);
-	pthread_mutex_lock(&d->eng_mtx);
 	core_engine_policy_changed(d->eng, pol, cause, "SIGHUP", cs_now_ms(),
 	    &fx);
 	if (pol != NULL)
 		cs_log("policy %s in force", core_engine_policy_version(d->eng));
-	pthread_mutex_unlock(&d->eng_mtx);
 	enqueue(d, &fx, false);
 	free(cause);
 }
@@ -469,9 +470,7 @@ close_pending(struct daemon *d)
 	core_fx fx;
 
 	core_fx_init(&fx);
-	pthread_mutex_lock(&d->eng_mtx);
 	core_engine_shutdown(d->eng, cs_now_ms(), &fx);
-	pthread_mutex_unlock(&d->eng_mtx);
 	enqueue(d, &fx, false);
 }
 
@@ -628,7 +627,6 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	pthread_mutex_init(&d.eng_mtx, NULL);
 	pthread_mutex_init(&d.q_mtx, NULL);
 	pthread_cond_init(&d.q_cond, NULL);
 	if (pthread_create(&d.writer, NULL, writer_main, &d) != 0) {

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: MIT */
 #include "engine.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "tok.h"
 
 #define EXPIRED_BATCH 256
+#define TOK_CACHE_MAX 4096 /* verified tokens remembered */
 
 /* A decision remembered for status queries and replays. */
 struct recent {
@@ -24,6 +26,8 @@ struct recent {
 };
 
 struct core_engine {
+	pthread_mutex_t mtx;  /* guards everything below */
+	bool has_mtx;
 	const core_cfg *cfg;
 	pol_set *pol;
 	core_sess_tab *sessions;
@@ -37,6 +41,7 @@ struct core_engine {
 	char posture[16];
 	char boot[8];
 	uint64_t counter;
+	core_map *tok_cache;  /* token text -> core_tok, verified */
 	core_lookup_fn lookup;
 	core_reload_fn reload;
 	void *hook_ud;
@@ -45,6 +50,9 @@ struct core_engine {
 };
 
 static bool dedup_free_cb(void *ud, const char *key, void *value);
+static bool tok_free_cb(void *ud, const char *key, void *value);
+static void policy_changed(core_engine *eng, pol_set *pol, const char *error,
+    const char *who, int64_t now_ms, core_fx *fx);
 
 static const char *const postures[] = { "normal", "elevated", "lockdown" };
 
@@ -175,11 +183,13 @@ core_engine_new(const core_cfg *cfg, pol_set *pol, const unsigned char *key,
 	eng->pending = core_pend_q_new(cfg->max_pending);
 	eng->recent = core_map_new();
 	eng->dedup = core_map_new();
+	eng->tok_cache = core_map_new();
 	eng->ring_len = cfg->recent_max;
 	eng->ring = calloc(eng->ring_len, sizeof *eng->ring);
 	eng->key = malloc(key_len ? key_len : 1);
 	if (eng->sessions == NULL || eng->pending == NULL ||
 	    eng->recent == NULL || eng->dedup == NULL || eng->ring == NULL ||
+	    eng->tok_cache == NULL ||
 	    eng->key == NULL)
 		goto fail;
 	memcpy(eng->key, key, key_len);
@@ -187,6 +197,8 @@ core_engine_new(const core_cfg *cfg, pol_set *pol, const unsigned char *key,
 	snprintf(eng->posture, sizeof eng->posture, "normal");
 	if (cs_random_hex(eng->boot, 2) != CS_OK)
 		goto fail;
+	pthread_mutex_init(&eng->mtx, NULL);
+	eng->has_mtx = true;
 	return eng;
 fail:
 	pol_set_free(pol);
@@ -215,6 +227,11 @@ core_engine_free(core_engine *eng)
 			recent_free(eng->ring[i]);
 	free(eng->ring);
 	core_map_free(eng->recent);
+	if (eng->tok_cache != NULL)
+		core_map_each(eng->tok_cache, tok_free_cb, NULL);
+	core_map_free(eng->tok_cache);
+	if (eng->has_mtx)
+		pthread_mutex_destroy(&eng->mtx);
 	if (eng->dedup != NULL)
 		core_map_each(eng->dedup, dedup_free_cb, NULL);
 	core_map_free(eng->dedup);
@@ -235,21 +252,89 @@ core_engine_set_hooks(core_engine *eng, core_lookup_fn lookup,
 }
 
 size_t
-core_engine_pending_count(const core_engine *eng)
+core_engine_pending_count(core_engine *eng)
 {
-	return core_pend_count(eng->pending);
+	size_t n;
+
+	pthread_mutex_lock(&eng->mtx);
+	n = core_pend_count(eng->pending);
+	pthread_mutex_unlock(&eng->mtx);
+	return n;
 }
 
 const char *
-core_engine_policy_version(const core_engine *eng)
+core_engine_policy_version(core_engine *eng)
 {
-	return pol_set_version(eng->pol);
+	const char *v;
+
+	pthread_mutex_lock(&eng->mtx);
+	v = pol_set_version(eng->pol);
+	pthread_mutex_unlock(&eng->mtx);
+	return v;
 }
 
 int64_t
-core_engine_next_wake(const core_engine *eng)
+core_engine_next_wake(core_engine *eng)
 {
-	return core_pend_next_deadline(eng->pending);
+	int64_t t;
+
+	pthread_mutex_lock(&eng->mtx);
+	t = core_pend_next_deadline(eng->pending);
+	pthread_mutex_unlock(&eng->mtx);
+	return t;
+}
+
+/* core_map_each callback freeing a cached token. */
+static bool
+tok_free_cb(void *ud, const char *key, void *value)
+{
+	(void) ud;
+	(void) key;
+	core_tok_free(value);
+	return true;
+}
+
+/* Verified claims of a token, from the cache or by verifying it with the
+ * lock released (HMAC and JSON work in parallel). Called and returns with
+ * eng->mtx held. The claims stay owned by the cache; NULL with *cause on
+ * refusal. */
+static const core_tok *
+tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause)
+{
+	core_tok_verifier v = {
+		.key = eng->key, .key_len = eng->key_len,
+		.leeway_s = eng->cfg->leeway_s, .issuer = eng->cfg->issuer,
+		.audience = eng->cfg->audience,
+		.max_len = eng->cfg->max_token_len,
+	};
+	core_tok *tok = core_map_get(eng->tok_cache, jwt), *old;
+
+	if (tok != NULL && now_s < tok->exp + eng->cfg->leeway_s)
+		return tok;
+	if (tok != NULL) /* expired since: verify again for the reason */
+		core_tok_free(core_map_del(eng->tok_cache, jwt));
+	pthread_mutex_unlock(&eng->mtx);
+	if (core_tok_verify(&v, jwt, now_s, &tok, cause) != CS_OK)
+		tok = NULL;
+	pthread_mutex_lock(&eng->mtx);
+	if (tok == NULL)
+		return NULL;
+	if ((old = core_map_get(eng->tok_cache, jwt)) != NULL) {
+		core_tok_free(tok); /* another thread was quicker */
+		return old;
+	}
+	if (core_map_count(eng->tok_cache) >= TOK_CACHE_MAX) {
+		core_map_each(eng->tok_cache, tok_free_cb, NULL);
+		core_map_free(eng->tok_cache);
+		if ((eng->tok_cache = core_map_new()) == NULL)
+			abort(); /* cannot keep going without the map */
+	}
+	if (core_map_put(eng->tok_cache, jwt, tok, NULL) != CS_OK) {
+		core_tok_free(tok);
+		cs_set_cause(cause, "out of memory");
+		return NULL;
+	}
+	return tok;
 }
 
 /* ---- remembered decisions -------------------------------------------- */
@@ -576,15 +661,9 @@ static void
 authorize(core_engine *eng, const core_msg *m, uint64_t handle,
     int64_t now_ms, int64_t now_mono_ms, core_fx *fx)
 {
-	core_tok_verifier v = {
-		.key = eng->key, .key_len = eng->key_len,
-		.leeway_s = eng->cfg->leeway_s, .issuer = eng->cfg->issuer,
-		.audience = eng->cfg->audience,
-		.max_len = eng->cfg->max_token_len,
-	};
 	char request[40], digest[72];
 	char *key = NULL, *cause = NULL, *reason = NULL;
-	core_tok *tok = NULL;
+	const core_tok *tok = NULL;
 	json_t *info = NULL;
 	const char *session;
 	core_sess *s;
@@ -598,14 +677,14 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 
 	if (cs_args_digest(m->args, digest) != CS_OK)
 		snprintf(digest, sizeof digest, "sha256:?");
-	if ((key = dedup_key_of(m, digest)) != NULL &&
-	    replay(eng, m, key, handle, now_mono_ms, fx))
+	key = dedup_key_of(m, digest);
+	pthread_mutex_lock(&eng->mtx);
+	if (key != NULL && replay(eng, m, key, handle, now_mono_ms, fx))
 		goto done;
 	new_request_id(eng, request);
 
 	/* 1. admission */
-	if (core_tok_verify(&v, m->token, now_ms / 1000, &tok, &cause) !=
-	    CS_OK) {
+	if ((tok = tok_get(eng, m->token, now_ms / 1000, &cause)) == NULL) {
 		info = call_info(request, m, NULL, m->session, -1,
 		    eng->posture, digest, now_ms);
 		reason = cs_asprintf("admission: %s",
@@ -772,8 +851,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		fx_reply(fx, handle, reply, NULL);
 	}
 done:
+	pthread_mutex_unlock(&eng->mtx);
 	json_decref(info);
-	core_tok_free(tok);
 	free(reason);
 	free(cause);
 	free(key);
@@ -825,23 +904,28 @@ core_engine_agent_msg(core_engine *eng, const char *buf, size_t len,
 
 	if (core_msg_parse(buf, len, eng->cfg->max_depth,
 	    eng->cfg->max_args_len, &m, &code, &cause) != CS_OK) {
+		pthread_mutex_lock(&eng->mtx);
 		reject_frame(eng, code, cause != NULL ? cause : code, len, buf,
 		    handle, now_ms, fx);
+		pthread_mutex_unlock(&eng->mtx);
 		free(cause);
 		return;
 	}
 	if (m.type == CORE_MSG_AUTHORIZE)
 		authorize(eng, &m, handle, now_ms, now_mono_ms, fx);
-	else
+	else {
+		pthread_mutex_lock(&eng->mtx);
 		status(eng, &m, handle, fx);
+		pthread_mutex_unlock(&eng->mtx);
+	}
 	core_msg_fini(&m);
 }
 
 /* ---- timers ----------------------------------------------------------- */
 
-void
-core_engine_tick(core_engine *eng, int64_t now_ms, int64_t now_mono_ms,
-    core_fx *fx)
+/* Apply deadlines (lock held). */
+static void
+tick(core_engine *eng, int64_t now_ms, int64_t now_mono_ms, core_fx *fx)
 {
 	char (*expired)[40];
 	size_t n;
@@ -897,6 +981,15 @@ core_engine_tick(core_engine *eng, int64_t now_ms, int64_t now_mono_ms,
 		}
 	}
 	free(items);
+}
+
+void
+core_engine_tick(core_engine *eng, int64_t now_ms, int64_t now_mono_ms,
+    core_fx *fx)
+{
+	pthread_mutex_lock(&eng->mtx);
+	tick(eng, now_ms, now_mono_ms, fx);
+	pthread_mutex_unlock(&eng->mtx);
 }
 
 /* ---- operator commands ----------------------------------------------- */
@@ -1118,11 +1211,10 @@ decide(core_engine *eng, const char *op, json_t *root, uint64_t handle,
 	}
 }
 
-/* Parse and apply one control command. */
-void
-core_engine_control_msg(core_engine *eng, const char *op, const char *buf,
-    size_t len, uint64_t handle, int64_t now_ms, int64_t now_mono_ms,
-    core_fx *fx)
+/* Parse and apply one control command (lock held). */
+static void
+control_msg(core_engine *eng, const char *op, const char *buf, size_t len,
+    uint64_t handle, int64_t now_ms, int64_t now_mono_ms, core_fx *fx)
 {
 	const char *code = "bad_json", *type;
 	char *cause = NULL;
@@ -1242,7 +1334,7 @@ core_engine_control_msg(core_engine *eng, const char *op, const char *buf,
 			pol = eng->reload(eng->hook_ud, &why);
 		else
 			why = strdup("reload is not available");
-		core_engine_policy_changed(eng, pol, why, op, now_ms, fx);
+		policy_changed(eng, pol, why, op, now_ms, fx);
 		fx_reply(fx, handle, pol != NULL ? ok_reply("reload",
 		    json_pack("{s:s}", "policy", pol_set_version(eng->pol))) :
 		    error_reply("policy_rejected", why, NULL),
@@ -1257,8 +1349,28 @@ done:
 }
 
 void
+core_engine_control_msg(core_engine *eng, const char *op, const char *buf,
+    size_t len, uint64_t handle, int64_t now_ms, int64_t now_mono_ms,
+    core_fx *fx)
+{
+	pthread_mutex_lock(&eng->mtx);
+	control_msg(eng, op, buf, len, handle, now_ms, now_mono_ms, fx);
+	pthread_mutex_unlock(&eng->mtx);
+}
+
+void
 core_engine_policy_changed(core_engine *eng, pol_set *pol,
     const char *error, const char *who, int64_t now_ms, core_fx *fx)
+{
+	pthread_mutex_lock(&eng->mtx);
+	policy_changed(eng, pol, error, who, now_ms, fx);
+	pthread_mutex_unlock(&eng->mtx);
+}
+
+/* Record a reload attempt (lock held). */
+static void
+policy_changed(core_engine *eng, pol_set *pol, const char *error,
+    const char *who, int64_t now_ms, core_fx *fx)
 {
 	const char *from = pol_set_version(eng->pol);
 	json_t *ev;
@@ -1288,8 +1400,10 @@ core_engine_close_stale(core_engine *eng, const json_t *pending_event,
 	json_object_del(info, "seq");
 	json_object_del(info, "kind");
 	json_object_del(info, "ts");
+	pthread_mutex_lock(&eng->mtx);
 	finalize(eng, info, "deny", "error", NULL, "restart", NULL, 0, 0, NULL,
 	    now_ms, fx);
+	pthread_mutex_unlock(&eng->mtx);
 	json_decref(info);
 }
 
@@ -1299,8 +1413,9 @@ core_engine_shutdown(core_engine *eng, int64_t now_ms, core_fx *fx)
 	core_pend **items;
 	size_t count;
 
+	pthread_mutex_lock(&eng->mtx);
 	if ((items = core_pend_list(eng->pending, &count)) == NULL)
-		return;
+		goto out;
 	for (size_t i = 0; i < count; i++) {
 		core_pend *p = core_pend_take(eng->pending, items[i]->request);
 
@@ -1309,11 +1424,16 @@ core_engine_shutdown(core_engine *eng, int64_t now_ms, core_fx *fx)
 		core_pend_free(p);
 	}
 	free(items);
+out:
+	pthread_mutex_unlock(&eng->mtx);
 }
 
 void
 core_engine_committed(core_engine *eng, const core_fx *fx)
 {
+	if (fx->req_count == 0)
+		return;
+	pthread_mutex_lock(&eng->mtx);
 	for (size_t i = 0; i < fx->req_count; i++) {
 		struct recent *r = core_map_get(eng->recent,
 		    fx->reqs[i].request);
@@ -1327,6 +1447,7 @@ core_engine_committed(core_engine *eng, const core_fx *fx)
 		    fx->reqs[i].event, "kind")), "decision") == 0)
 			json_object_set(r->reply, "audit_seq", seq);
 	}
+	pthread_mutex_unlock(&eng->mtx);
 }
 
 void
@@ -1335,6 +1456,7 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 {
 	static const char reason[] = "audit_unavailable";
 
+	pthread_mutex_lock(&eng->mtx);
 	out->fallback = true;
 	for (size_t i = 0; i < fx->reply_count; i++) {
 		json_t *msg = fx->replies[i].msg;
@@ -1373,4 +1495,5 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 			    json_string(reason));
 		}
 	}
+	pthread_mutex_unlock(&eng->mtx);
 }

@@ -2,7 +2,9 @@
  * policy, the pending queue and operator commands. Every entry point
  * turns one input into effects (audit events, replies, published events)
  * that the caller carries out: audit first, then replies.
- * The engine is not thread-safe; the daemon serialises calls.
+ * Entry points may be called from any thread: the engine serialises its
+ * state with an internal lock, and parses frames and verifies tokens
+ * outside it.
  * SPDX-License-Identifier: MIT */
 #ifndef CORE_ENGINE_H
 #define CORE_ENGINE_H
@@ -95,7 +97,7 @@ void core_engine_tick(core_engine *eng, int64_t now_ms, int64_t now_mono_ms,
 
 /* core_engine_next_wake returns the monotonic time of the next deadline,
  * or INT64_MAX. */
-int64_t core_engine_next_wake(const core_engine *eng);
+int64_t core_engine_next_wake(core_engine *eng);
 
 /* core_engine_policy_changed records a reload attempt by who: pol (stolen)
  * is the new policy, or NULL with error saying why the old one stays. */
@@ -123,9 +125,9 @@ void core_engine_audit_failed(core_engine *eng, core_fx *fx,
     int64_t now_ms, core_fx *out);
 
 /* core_engine_pending_count returns the number of waiting calls. */
-size_t core_engine_pending_count(const core_engine *eng);
+size_t core_engine_pending_count(core_engine *eng);
 
 /* core_engine_policy_version returns the version string in force. */
-const char *core_engine_policy_version(const core_engine *eng);
+const char *core_engine_policy_version(core_engine *eng);
 
 #endif
