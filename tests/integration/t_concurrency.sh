@@ -52,8 +52,10 @@ for i in $(seq "$QUICK"); do quick "$i" & done
 wait_for 30 files_are "$TEST_TMP/quick" "$QUICK" || fail "quick calls did not finish"
 echo "$QUICK quick calls beside $PARKED parked ones: $(ms_since "$t0") ms," \
     "slowest $(cat "$TEST_TMP"/quick/*.rc | sort -k2n | tail -n 1 | cut -d' ' -f2) ms"
-# a call stuck behind the parked ones would take 60 s; allow for a busy host
-bad=$(cat "$TEST_TMP"/quick/*.rc | awk '$1 != 0 || $2 >= 3000' | head -3)
+# a call stuck behind the parked ones would take 60 s (the parked calls'
+# wait); anything well under that proves they do not block, even on a busy
+# host or under sanitizers
+bad=$(cat "$TEST_TMP"/quick/*.rc | awk '$1 != 0 || $2 >= 30000' | head -3)
 [ -z "$bad" ] || fail "slow or refused quick calls (status ms): $bad"
 assert_eq 0 "$(ls "$TEST_TMP/park" | grep -c '\.rc$')" "parked calls answered early"
 
