@@ -12,6 +12,10 @@ CPPFLAGS += -Icore -Itransport -Itui -Icli \
             -DCS_DEFAULT_POLICY=\"$(abspath policies/default.json)\"
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -MMD -MP
 BUILD   ?= build
+ifdef HOOKS                                   # crash points for fault tests
+CPPFLAGS += -DCS_CRASH_POINTS
+BUILD   := build/hooks
+endif
 ifdef SAN
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=all
@@ -39,6 +43,9 @@ LIBCS    := $(BUILD)/libcountersign.a
 LIBTUI   := $(BUILD)/libcstui.a
 
 BINDIR   ?= bin
+ifdef HOOKS
+BINDIR   := bin/hooks
+endif
 ifdef SAN
 BINDIR   := bin/san
 endif

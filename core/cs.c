@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <signal.h>
+#include <stdatomic.h>
+
 #include <openssl/sha.h>
 
 static const char *const cs_err_msgs[CS_ERR_COUNT] = {
@@ -346,3 +349,24 @@ fail:
 	free(buf);
 	return rv;
 }
+
+#ifdef CS_CRASH_POINTS
+void
+cs_crash_point(const char *name)
+{
+	static atomic_long hits;
+	const char *at = getenv("COUNTERSIGN_CRASH_AT");
+	size_t len = strlen(name);
+	long want = 1;
+
+	if (at == NULL || strncmp(at, name, len) != 0 ||
+	    (at[len] != '\0' && at[len] != ':'))
+		return;
+	if (at[len] == ':')
+		want = strtol(at + len + 1, NULL, 10);
+	if (atomic_fetch_add(&hits, 1) + 1 >= want) {
+		fprintf(stderr, "crash point %s reached: SIGKILL\n", name);
+		raise(SIGKILL);
+	}
+}
+#endif

@@ -88,6 +88,17 @@ void cs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 cs_err cs_read_file(const char *path, size_t max_len, char **out,
     size_t *out_len, char **cause);
 
+/* cs_crash_point kills the process with SIGKILL at the named point when
+ * the build has CS_CRASH_POINTS and $COUNTERSIGN_CRASH_AT names it
+ * (optionally "name:N" for the N-th time it is reached). Fault tests use
+ * it to stop the daemon at its worst moments; other builds compile it to
+ * nothing. */
+#ifdef CS_CRASH_POINTS
+void cs_crash_point(const char *name);
+#else
+#define cs_crash_point(name) ((void) 0)
+#endif
+
 #define CS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

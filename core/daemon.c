@@ -256,6 +256,8 @@ writer_main(void *arg)
 			rv = CS_ENOMEM;
 		else if (count > 0)
 			rv = core_store_append(d->store, events, count, NULL);
+		if (rv == CS_OK && count > 0)
+			cs_crash_point("after_commit");
 		if (rv == CS_OK)
 			log_events(events, count);
 		free(events);
@@ -388,8 +390,24 @@ reload_hook(void *ud, char **cause)
 	struct daemon *d = ud;
 	pol_set *pol = NULL;
 
+	struct stat before, after;
+
+	if (stat(d->policy_path, &before) != 0) {
+		cs_set_cause(cause, "%s: %s", d->policy_path, strerror(errno));
+		return NULL;
+	}
 	if (pol_set_load(d->policy_path, &pol, cause) != CS_OK)
 		return NULL;
+	cs_crash_point("mid_policy_reload");
+	if (stat(d->policy_path, &after) != 0 ||
+	    before.st_ino != after.st_ino || before.st_size != after.st_size ||
+	    before.st_mtim.tv_sec != after.st_mtim.tv_sec ||
+	    before.st_mtim.tv_nsec != after.st_mtim.tv_nsec) {
+		cs_set_cause(cause, "%s changed while it was being loaded",
+		    d->policy_path);
+		pol_set_free(pol);
+		return NULL;
+	}
 	return pol;
 }
 

@@ -605,6 +605,8 @@ core_store_append(core_store *st, json_t *const *events, size_t count,
 		free(canon);
 		canon = NULL;
 		memcpy(prev, hash, sizeof prev);
+		if (i == count / 2)
+			cs_crash_point("mid_group_commit");
 	}
 	if (store_step_done(st, st->commit, "COMMIT") != CS_OK)
 		goto fail;

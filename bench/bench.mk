@@ -1,0 +1,19 @@
+# bench/bench.mk: countersign-bench and `make bench` (included by the
+# top-level Makefile; never part of `make test`).
+# SPDX-License-Identifier: MIT
+
+BENCH_BIN := $(BINDIR)/countersign-bench
+
+$(BENCH_BIN): $(BUILD)/bench/countersign-bench.o $(LIBCS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# BENCH_QUICK=1: ~1 s points instead of ~5 s. BENCH_PEERS=0 skips the
+# Cerbos side-by-side run.
+bench: $(BINDIR)/countersignd $(BINDIR)/countersignctl $(BENCH_BIN)
+	@BIN=$(BINDIR) bench/run.sh
+
+# Where the daemon spends its time under load (needs perf).
+.PHONY: bench-profile
+bench-profile: $(BINDIR)/countersignd $(BENCH_BIN)
+	@BIN=$(BINDIR) bench/profile.sh

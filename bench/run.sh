@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# run.sh: `make bench`: start a fresh countersignd per scenario on a scratch
+# home, run countersign-bench against it and against its floors (raw nng
+# echo, in-process policy evaluation) in the same run, and print a table.
+# Builds nothing (make does). Exits non-zero only when a run had errors or
+# the audit store missed a decision row; timings never fail it.
+# Environment: BIN (folder with countersignd and countersign-bench, default
+# bin), BENCH_QUICK=1 (~1 s points instead of ~5 s), BENCH_PEERS=0 (skip
+# the Cerbos side-by-side run), BENCH_OUT (also write the table there).
+# SPDX-License-Identifier: MIT
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cd "$root" || exit 1
+BIN=${BIN:-bin}
+policy=$root/policies/default.json
+dur=5
+[ "${BENCH_QUICK:-0}" = 1 ] && dur=1
+peers=${BENCH_PEERS:-1}
+
+for b in countersign-bench countersignd countersignctl; do
+	[ -x "$BIN/$b" ] || { echo "bench: $BIN/$b is not built (run make bench)" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cs-bench.XXXXXX") || exit 1
+dpid=
+status=0
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	[ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Snapshot the binaries: a rebuild during the run must not mix versions.
+mkdir "$work/bin" && cp "$BIN/countersign-bench" "$BIN/countersignd" \
+    "$BIN/countersignctl" "$work/bin/" || exit 1
+bench=$work/bin/countersign-bench
+daemon=$work/bin/countersignd
+
+# A free-looking loopback port for tcp:// runs.
+port() {
+	echo $((20000 + (RANDOM % 20000)))
+}
+
+# start_daemon NAME CONFIG_JSON [POLICY]: fresh home, daemon in the
+# foreground of a background job, wait until it says it is ready.
+start_daemon() {
+	home=$work/$1
+	mkdir -m 700 "$home" || return 1
+	printf '%s\n' "$2" >"$home/config.json"
+	"$daemon" --home "$home" --policy "${3:-$policy}" --foreground \
+	    2>"$home/countersignd.log" &
+	dpid=$!
+	for _ in $(seq 100); do
+		grep -qs 'countersignd ready' "$home/countersignd.log" && return 0
+		kill -0 "$dpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "bench: countersignd did not start:" >&2
+	cat "$home/countersignd.log" >&2
+	return 1
+}
+
+stop_daemon() {
+	[ -n "$dpid" ] || return 0
+	kill -TERM "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+	dpid=
+}
+
+# run NAME ARGS...: one countersign-bench run; its line goes to
+# $work/NAME.out and to the screen.
+run() {
+	local name=$1
+	shift
+	printf '%-22s ' "$name"
+	"$bench" --label "$name" "$@" >"$work/$name.out" 2>"$work/$name.err"
+	local rc=$?
+	if [ ! -s "$work/$name.out" ]; then
+		echo "FAILED (exit $rc):"
+		sed 's/^/    /' "$work/$name.err"
+		status=1
+		return
+	fi
+	cat "$work/$name.out"
+	[ "$rc" -eq 0 ] || { echo "    ^ errors or missing audit rows"; status=1; }
+}
+
+# get NAME KEY: a key=value field of a run's line ("-" when absent).
+get() {
+	local v
+	v=$(tr ' ' '\n' <"$work/$1.out" 2>/dev/null | sed -n "s/^$2=//p" | head -1)
+	echo "${v:--}"
+}
+
+# daemon_run NAME CONFIG AGENTS [bench args...]: fresh daemon, one run.
+daemon_run() {
+	local name=$1 cfg=$2 agents=$3
+	shift 3
+	if ! start_daemon "$name" "$cfg"; then
+		status=1
+		return
+	fi
+	run "$name" --home "$home" --agents "$agents" --duration "$dur" \
+	    --pid "$dpid" "$@"
+	stop_daemon
+}
+
+echo "countersign bench: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$root" status --porcelain -- core transport 2>/dev/null)" ] && rev="$rev+local changes in core/ or transport/"
+echo "source $rev; points of ${dur} s; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+# --- floors and countersign, side by side --------------------------------
+run eval-default --eval --policy "$policy" --duration "$dur"
+for c in 1 16 256; do
+	run "echo-ipc-$c" --echo --url "ipc://$work/echo-$c.ipc" --agents "$c" \
+	    --duration "$dur"
+	daemon_run "cs-ipc-$c" '{"agent_contexts": 512, "max_sessions": 10000000}' "$c"
+done
+p=$(port)
+run echo-tcp-16 --echo --url "tcp://127.0.0.1:$p" --agents 16 --duration "$dur"
+p=$(port)
+daemon_run cs-tcp-16 "{\"agent_contexts\": 512, \"max_sessions\": 10000000, \"agent_url\": \"tcp://127.0.0.1:$p\"}" 16 --url "tcp://127.0.0.1:$p"
+
+# --- scale: sessions known, approvals waiting ------------------------------
+daemon_run cs-sessions-10k '{"agent_contexts": 512, "max_sessions": 10000000}' 16 --sessions 10000
+daemon_run cs-pending-1k '{"agent_contexts": 1536, "max_pending": 2000, "max_sessions": 10000000}' 16 --pending 1000
+
+# --- the human loop: every call asks, one approver --------------------------
+mkdir -p "$work/policies"
+cat >"$work/policies/ask-all.json" <<'EOF'
+{
+  "policy": "bench-ask-all",
+  "version": "1",
+  "description": "Every call goes to one operator (human-loop benchmark).",
+  "defaults": {"decision": "ask", "approval_timeout_s": 120, "on_timeout": "deny"},
+  "rules": [
+    {"id": "always-ask", "if": {"tool": "*"}, "then": "ask", "approvers": 1,
+     "reason": "benchmark: every call is approved by the scripted operator"}
+  ]
+}
+EOF
+if start_daemon cs-human '{"agent_contexts": 64}' "$work/policies/ask-all.json"; then
+	run cs-human --human --home "$home" --agents 1 --duration "$dur" --pid "$dpid"
+	stop_daemon
+else
+	status=1
+fi
+
+# --- policy size ----------------------------------------------------------
+for r in 10 100 1000; do
+	run "eval-rules-$r" --eval --rules "$r" --duration "$dur"
+done
+
+# --- a peer: Cerbos over HTTP, same concurrency ------------------------------
+peer_line=
+if [ "$peers" != 0 ]; then
+	echo
+	BIN=$work/bin BENCH_SECONDS=$dur BENCH_CONNECTIONS=16 "$here/peers/cerbos.sh" \
+	    >"$work/cerbos.log" 2>&1
+	sed 's/^/    /' "$work/cerbos.log"
+	peer_line=$(grep '^peer=cerbos ' "$work/cerbos.log" | tail -1)
+fi
+
+# --- the table --------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%+.0f µs", a - b }'; }
+mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "-"; else printf "%.1f MiB", k / 1024 }'; }
+# rss NAME: daemon VmRSS when the measured run began → VmHWM at its end
+rss() {
+	local a b
+	a=$(get "$1" rss_start_kib) b=$(get "$1" rss_peak_kib)
+	[ "$b" = - ] && { echo -; return; }
+	echo "$(mib "$a") → $(mib "$b")"
+}
+int() { awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.0f", a }'; }
+lat() { echo "$(int "$(get "$1" p50_us)") / $(int "$(get "$1" p99_us)")"; }
+row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
+
+table() {
+	echo "| scenario | countersign | floor | ratio | target | daemon RSS: start → peak |"
+	echo "| --- | --- | --- | --- | --- | --- |"
+	for c in 1 16 256; do
+		a="$c agents"
+		[ "$c" = 1 ] && a="1 agent"
+		row "ipc, $a: decisions/s" "$(int "$(get "cs-ipc-$c" decisions_per_s)")" \
+		    "$(int "$(get "echo-ipc-$c" decisions_per_s)") (nng echo)" \
+		    "$(ratio "$(get "cs-ipc-$c" decisions_per_s)" "$(get "echo-ipc-$c" decisions_per_s)")" \
+		    "$([ "$c" = 16 ] && echo '≥ 0.60, > 50,000/s' || echo '')" \
+		    "$(rss "cs-ipc-$c")"
+		row "ipc, $a: p50 / p99 µs" "$(lat "cs-ipc-$c")" \
+		    "$(lat "echo-ipc-$c") (nng echo)" \
+		    "p50 $(diff_us "$(get "cs-ipc-$c" p50_us)" "$(get "echo-ipc-$c" p50_us)")" \
+		    "$([ "$c" = 1 ] && echo 'p50 ≤ echo + 100 µs, p99 < 1000 µs' || echo '')" ""
+	done
+	row "tcp, 16 agents: decisions/s" "$(int "$(get cs-tcp-16 decisions_per_s)")" \
+	    "$(int "$(get echo-tcp-16 decisions_per_s)") (nng echo)" \
+	    "$(ratio "$(get cs-tcp-16 decisions_per_s)" "$(get echo-tcp-16 decisions_per_s)")" "" \
+	    "$(rss cs-tcp-16)"
+	row "tcp, 16 agents: p50 / p99 µs" "$(lat cs-tcp-16)" "$(lat echo-tcp-16) (nng echo)" \
+	    "p50 $(diff_us "$(get cs-tcp-16 p50_us)" "$(get echo-tcp-16 p50_us)")" "" ""
+	row "ipc, 16 agents, 10,000 sessions known: decisions/s" \
+	    "$(int "$(get cs-sessions-10k decisions_per_s)")" \
+	    "$(int "$(get cs-ipc-16 decisions_per_s)") (fresh daemon)" \
+	    "$(ratio "$(get cs-sessions-10k decisions_per_s)" "$(get cs-ipc-16 decisions_per_s)")" \
+	    "flat (≈ 1.00); RSS < 64 MiB" "$(rss cs-sessions-10k)"
+	row "ipc, 16 agents, 10,000 sessions known: p50 / p99 µs" "$(lat cs-sessions-10k)" \
+	    "$(lat cs-ipc-16) (fresh daemon)" "" "" ""
+	row "ipc, 16 agents, 1,000 approvals waiting: decisions/s" \
+	    "$(int "$(get cs-pending-1k decisions_per_s)")" \
+	    "$(int "$(get cs-ipc-16 decisions_per_s)") (fresh daemon)" \
+	    "$(ratio "$(get cs-pending-1k decisions_per_s)" "$(get cs-ipc-16 decisions_per_s)")" \
+	    "flat (≈ 1.00); RSS < 64 MiB" "$(rss cs-pending-1k)"
+	row "ipc, 16 agents, 1,000 approvals waiting: p50 / p99 µs" "$(lat cs-pending-1k)" \
+	    "$(lat cs-ipc-16) (fresh daemon)" "" "" ""
+	row "human loop: call → pending event on the console, p50 / p99 µs" \
+	    "$(int "$(get cs-human escalation_p50_us)") / $(int "$(get cs-human escalation_p99_us)")" \
+	    "" "" "p99 < 1000 µs" "$(rss cs-human)"
+	row "human loop: operator decide → agent has the answer, p50 / p99 µs" \
+	    "$(int "$(get cs-human decide_p50_us)") / $(int "$(get cs-human decide_p99_us)")" \
+	    "" "" "p99 < 1000 µs" ""
+	row "policy in-process, default policy: ns/decision" \
+	    "$(int "$(get eval-default ns_per_decision)")" "" "" "< 2000 ns" ""
+	for r in 10 100 1000; do
+		row "policy in-process, $r generated rules: ns/decision" \
+		    "$(int "$(get "eval-rules-$r" ns_per_decision)")" \
+		    "$(int "$(get eval-rules-10 ns_per_decision)") (10 rules)" \
+		    "$(ratio "$(get "eval-rules-$r" ns_per_decision)" "$(get eval-rules-10 ns_per_decision)")" \
+		    "sub-linear in rules" ""
+	done
+	if [ -n "$peer_line" ]; then
+		echo "$peer_line" >"$work/cerbos.out"
+		row "peer: Cerbos PDP $(get cerbos version), HTTP, 16 connections: decisions/s" \
+		    "$(int "$(get cs-ipc-16 decisions_per_s)") (ipc) / $(int "$(get cs-tcp-16 decisions_per_s)") (tcp)" \
+		    "$(int "$(get cerbos decisions_per_s)") (Cerbos, no audit wait)" \
+		    "$(ratio "$(get cs-tcp-16 decisions_per_s)" "$(get cerbos decisions_per_s)") (tcp)" \
+		    "faster than the peer" ""
+		row "peer: Cerbos PDP, 16 connections: p50 / p99 µs" \
+		    "$(lat cs-tcp-16) (tcp)" \
+		    "$(int "$(get cerbos p50_us)") / $(int "$(get cerbos p99_us)") (Cerbos)" "" "" ""
+	fi
+}
+
+echo
+table | tee "$work/table.md"
+[ -n "${BENCH_OUT:-}" ] && cp "$work/table.md" "$BENCH_OUT"
+echo
+if [ "$status" -eq 0 ]; then
+	echo "bench: every run had errors=0 and one audit row per decision"
+else
+	echo "bench: FAILED: a run had errors or missing audit rows (see above)"
+fi
+exit "$status"
