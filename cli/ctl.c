@@ -651,30 +651,94 @@ cmd_history(int argc, char **argv)
 	return 0;
 }
 
-/* audit verify */
+/* Check the store's end against a recorded head "SEQ HASH" (or
+ * "SEQ:HASH"); 0 when it matches, else prints why and returns 1. */
+static int
+check_head(core_store *st, const char *head, const char *origin,
+    int64_t rows)
+{
+	char want[65], have[65];
+	long long seq;
+	cs_err rv;
+
+	if (sscanf(head, "%lld%*[ :]%64[0-9a-f]", &seq, want) != 2 ||
+	    strlen(want) != 64 || seq < 0)
+		return ctl_fail(EX_DATAERR_, "%s: expected \"SEQ HASH\"",
+		    origin);
+	if (seq == 0)
+		return 0;
+	if (seq > rows) {
+		printf("audit chain BROKEN at seq %lld: rows deleted at the "
+		    "tail (%s records seq %lld, the store ends at seq %lld)\n",
+		    (long long) rows + 1, origin, seq, (long long) rows);
+		return 1;
+	}
+	if ((rv = core_store_hash_at(st, seq, have)) != CS_OK ||
+	    strcmp(have, want) != 0) {
+		printf("audit chain BROKEN at seq %lld: hash differs from the "
+		    "head recorded in %s\n", seq, origin);
+		return 1;
+	}
+	return 0;
+}
+
+/* audit verify [--head SEQ:HASH] */
 static int
 cmd_audit(int argc, char **argv)
 {
 	core_store_verify_report r;
 	core_store *st;
-	char *cause = NULL;
+	char *cause = NULL, *home, *head_path, *head_text = NULL;
+	const char *head = NULL, *v;
 	cs_err rv;
+	int code = 0;
 
-	if (argc != 1 || strcmp(argv[0], "verify") != 0)
-		return ctl_fail(EX_USAGE_, "usage: audit verify");
+	if (argc < 1 || strcmp(argv[0], "verify") != 0)
+		return ctl_fail(EX_USAGE_, "usage: audit verify [--head "
+		    "SEQ:HASH]");
+	for (int i = 1; i < argc; i++) {
+		if ((v = ctl_opt(argc, argv, &i, "--head")) != NULL)
+			head = v;
+		else
+			return ctl_fail(EX_USAGE_, "audit verify: unknown "
+			    "argument %s", argv[i]);
+	}
+	/* read the head before the store, so a daemon committing meanwhile
+	 * only makes the store longer than the head */
+	home = ctl_home();
+	head_path = cs_asprintf("%s/audit.head", home);
+	free(home);
+	if (head == NULL && head_path != NULL)
+		(void) cs_read_file(head_path, 256, &head_text, NULL, NULL);
 	st = open_store();
 	rv = core_store_verify(st, &r, &cause);
-	core_store_close(st);
-	if (rv != CS_OK)
+	if (rv != CS_OK) {
+		core_store_close(st);
+		free(head_text);
+		free(head_path);
 		return ctl_fail(EX_UNAVAILABLE_, "audit store: %s",
 		    cause != NULL ? cause : cs_strerror(rv));
+	}
 	if (r.bad_seq != 0) {
 		printf("audit chain BROKEN at seq %lld: %s\n",
 		    (long long) r.bad_seq, r.problem);
+		core_store_close(st);
+		free(head_text);
+		free(head_path);
 		return 1;
 	}
-	printf("audit chain ok: %lld events verified\n", (long long) r.rows);
-	return 0;
+	if (head != NULL)
+		code = check_head(st, head, "--head", r.rows);
+	else if (head_text != NULL)
+		code = check_head(st, head_text, head_path, r.rows);
+	core_store_close(st);
+	if (code == 0)
+		printf("audit chain ok: %lld events verified%s\n",
+		    (long long) r.rows, head != NULL || head_text != NULL ?
+		    ", head matches" : "");
+	free(head_text);
+	free(head_path);
+	return code;
 }
 
 /* policy lint FILE | policy test POLICY CASES */
@@ -832,7 +896,7 @@ usage(FILE *f)
 	    "  history [--limit N] [--session S] [--tool T] [--agent A]\n"
 	    "          [--decision allow|deny] [--kind K] [--search TEXT] "
 	    "[--json]\n"
-	    "  audit verify\n"
+	    "  audit verify [--head SEQ:HASH]\n"
 	    "tokens and policies:\n"
 	    "  token mint --agent NAME --user NAME --scope 'tool:fs.*' "
 	    "[--trust 0-4]\n"

@@ -25,6 +25,30 @@ core_cfg_defaults(core_cfg *cfg)
 	cfg->agent_contexts = 256;
 	cfg->control_contexts = 16;
 	cfg->socket_mode = 0600;
+	cfg->mask_defaults = true;
+}
+
+/* The masked argument paths when config.json names none. */
+static const char *const mask_default[] = {
+	"args.password", "args.api_key", "args.secret", "args.token",
+};
+
+/* Fill mask_args with the defaults unless the file set them. */
+static cs_err
+cfg_mask_defaults(core_cfg *cfg)
+{
+	if (!cfg->mask_defaults)
+		return CS_OK;
+	if ((cfg->mask_args = calloc(CS_ARRAY_LEN(mask_default),
+	    sizeof *cfg->mask_args)) == NULL)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < CS_ARRAY_LEN(mask_default); i++) {
+		if ((cfg->mask_args[i] = strdup(mask_default[i])) == NULL)
+			return CS_ENOMEM;
+		cfg->mask_count = i + 1;
+	}
+	cfg->mask_defaults = false;
+	return CS_OK;
 }
 
 void
@@ -33,6 +57,9 @@ core_cfg_fini(core_cfg *cfg)
 	for (size_t i = 0; i < cfg->operator_count; i++)
 		free(cfg->operators[i]);
 	free(cfg->operators);
+	for (size_t i = 0; i < cfg->mask_count; i++)
+		free(cfg->mask_args[i]);
+	free(cfg->mask_args);
 	free(cfg->issuer);
 	free(cfg->audience);
 	free(cfg->agent_url);
@@ -83,6 +110,7 @@ static const struct cfg_field cfg_fields[] = {
 	F("agent_url", CFG_STR, agent_url, 0, 0),
 	F("control_url", CFG_STR, control_url, 0, 0),
 	F("events_url", CFG_STR, events_url, 0, 0),
+	F("jti_max_uses", CFG_SIZE, jti_max_uses, 0, 1000000000),
 };
 #undef F
 
@@ -142,6 +170,37 @@ cfg_set(core_cfg *cfg, const struct cfg_field *f, json_t *v,
 	return CS_OK;
 }
 
+/* Read the mask_args array of "args.PATH" strings. */
+static cs_err
+cfg_mask(core_cfg *cfg, json_t *v, const char *path, char **cause)
+{
+	size_t i;
+	json_t *item;
+
+	if (!json_is_array(v) || json_array_size(v) > 64) {
+		cs_set_cause(cause, "%s: \"mask_args\" must be an array of at "
+		    "most 64 \"args.PATH\" strings", path);
+		return CS_EPARSE;
+	}
+	if ((cfg->mask_args = calloc(json_array_size(v) + 1,
+	    sizeof *cfg->mask_args)) == NULL)
+		return CS_ENOMEM;
+	cfg->mask_defaults = false;
+	json_array_foreach(v, i, item) {
+		const char *s = json_string_value(item);
+
+		if (s == NULL || strncmp(s, "args.", 5) != 0 || s[5] == '\0') {
+			cs_set_cause(cause, "%s: mask_args[%zu] must look like "
+			    "\"args.password\"", path, i);
+			return CS_EPARSE;
+		}
+		if ((cfg->mask_args[i] = strdup(s)) == NULL)
+			return CS_ENOMEM;
+		cfg->mask_count = i + 1;
+	}
+	return CS_OK;
+}
+
 /* Read the operators array. */
 static cs_err
 cfg_operators(core_cfg *cfg, json_t *v, const char *path, char **cause)
@@ -183,7 +242,7 @@ core_cfg_load(const char *path, core_cfg *cfg, char **cause)
 
 	if ((rv = cs_read_file(path, 1 << 20, &text, &len, NULL)) != CS_OK) {
 		if (rv == CS_ENOTFOUND)
-			return CS_OK;
+			return cfg_mask_defaults(cfg);
 		cs_set_cause(cause, "%s: cannot read: %s", path,
 		    cs_strerror(rv));
 		return rv;
@@ -208,6 +267,11 @@ core_cfg_load(const char *path, core_cfg *cfg, char **cause)
 				goto done;
 			continue;
 		}
+		if (strcmp(key, "mask_args") == 0) {
+			if ((rv = cfg_mask(cfg, v, path, cause)) != CS_OK)
+				goto done;
+			continue;
+		}
 		for (i = 0; i < CS_ARRAY_LEN(cfg_fields); i++)
 			if (strcmp(key, cfg_fields[i].key) == 0)
 				break;
@@ -223,5 +287,7 @@ core_cfg_load(const char *path, core_cfg *cfg, char **cause)
 	}
 done:
 	json_decref(root);
+	if (rv == CS_OK)
+		rv = cfg_mask_defaults(cfg);
 	return rv;
 }

@@ -29,6 +29,11 @@ typedef struct core_cfg {
 	char *agent_url;         /* NULL: ipc://DIR/agent.ipc */
 	char *control_url;       /* NULL: ipc://DIR/control.ipc */
 	char *events_url;        /* NULL: ipc://DIR/events.ipc */
+	size_t jti_max_uses;     /* calls one token id may make; 0: no limit */
+	char **mask_args;        /* "args.PATH" values shown as "***" in audit
+	                          * events and on consoles */
+	size_t mask_count;
+	bool mask_defaults;      /* internal: defaults not yet applied */
 } core_cfg;
 
 /* core_cfg_defaults fills cfg with the defaults above. */

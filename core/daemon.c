@@ -57,6 +57,8 @@ struct daemon {
 	                        * connection close: fail closed) */
 	bool writer_started, timer_started;
 	bool audit_down;
+	int64_t head_seq;       /* seq recorded in DIR/audit.head */
+	int64_t head_mono_ms;   /* when it was written */
 
 	pthread_t writer, timer;
 	volatile sig_atomic_t timer_stop;
@@ -202,6 +204,31 @@ log_events(json_t **events, size_t count)
 	free(buf);
 }
 
+/* Record the chain head in DIR/audit.head (write, fsync, rename), so that
+ * `audit verify` notices rows cut off the end of the store. */
+static void
+write_head(struct daemon *d)
+{
+	char hash[65], *tmp, *path;
+	int64_t seq = core_store_last_seq(d->store);
+	FILE *f;
+
+	if (seq == d->head_seq)
+		return;
+	core_store_last_hash(d->store, hash);
+	tmp = cs_asprintf("%s/audit.head.tmp", d->home);
+	path = cs_asprintf("%s/audit.head", d->home);
+	if (tmp != NULL && path != NULL && (f = fopen(tmp, "w")) != NULL) {
+		bool ok = fprintf(f, "%lld %s\n", (long long) seq, hash) > 0 &&
+		    fflush(f) == 0 && fsync(fileno(f)) == 0;
+
+		if (fclose(f) == 0 && ok && rename(tmp, path) == 0)
+			d->head_seq = seq;
+	}
+	free(tmp);
+	free(path);
+}
+
 /* Tell consoles the audit store's health changed. */
 static void
 publish_health(struct daemon *d, bool ok)
@@ -230,8 +257,28 @@ writer_main(void *arg)
 		cs_err rv = CS_OK;
 
 		pthread_mutex_lock(&d->q_mtx);
-		while (d->q_head == NULL && !d->stopping)
-			pthread_cond_wait(&d->q_cond, &d->q_mtx);
+		while (d->q_head == NULL && !d->stopping) {
+			struct timespec until;
+
+			if (core_store_last_seq(d->store) == d->head_seq) {
+				pthread_cond_wait(&d->q_cond, &d->q_mtx);
+				continue;
+			}
+			/* idle with an unrecorded head: record it soon */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 200 * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&d->q_cond, &d->q_mtx,
+			    &until) != 0 && d->q_head == NULL) {
+				pthread_mutex_unlock(&d->q_mtx);
+				write_head(d);
+				d->head_mono_ms = cs_mono_ms();
+				pthread_mutex_lock(&d->q_mtx);
+			}
+		}
 		batch = d->q_head;
 		d->q_head = d->q_tail = NULL;
 		if (batch == NULL)
@@ -260,6 +307,10 @@ writer_main(void *arg)
 			cs_crash_point("after_commit");
 		if (rv == CS_OK)
 			log_events(events, count);
+		if (rv == CS_OK && cs_mono_ms() - d->head_mono_ms >= 200) {
+			write_head(d);
+			d->head_mono_ms = cs_mono_ms();
+		}
 		free(events);
 
 		if (rv == CS_OK && count > 0 && d->audit_down) {
@@ -743,6 +794,14 @@ stop:
 	pthread_mutex_unlock(&d.q_mtx);
 	if (d.writer_started)
 		pthread_join(d.writer, NULL);
+	if (d.store != NULL) {
+		char hash[65];
+
+		write_head(&d);
+		core_store_last_hash(d.store, hash);
+		cs_log("audit head seq=%lld hash=%s",
+		    (long long) core_store_last_seq(d.store), hash);
+	}
 	{
 		struct timespec linger = { 0, 100 * 1000000L };
 

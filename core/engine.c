@@ -42,6 +42,7 @@ struct core_engine {
 	char boot[8];
 	uint64_t counter;
 	core_map *tok_cache;  /* token text -> core_tok, verified */
+	core_map *jti_uses;   /* jti -> struct jti_use */
 	core_lookup_fn lookup;
 	core_reload_fn reload;
 	void *hook_ud;
@@ -184,12 +185,13 @@ core_engine_new(const core_cfg *cfg, pol_set *pol, const unsigned char *key,
 	eng->recent = core_map_new();
 	eng->dedup = core_map_new();
 	eng->tok_cache = core_map_new();
+	eng->jti_uses = core_map_new();
 	eng->ring_len = cfg->recent_max;
 	eng->ring = calloc(eng->ring_len, sizeof *eng->ring);
 	eng->key = malloc(key_len ? key_len : 1);
 	if (eng->sessions == NULL || eng->pending == NULL ||
 	    eng->recent == NULL || eng->dedup == NULL || eng->ring == NULL ||
-	    eng->tok_cache == NULL ||
+	    eng->tok_cache == NULL || eng->jti_uses == NULL ||
 	    eng->key == NULL)
 		goto fail;
 	memcpy(eng->key, key, key_len);
@@ -230,6 +232,9 @@ core_engine_free(core_engine *eng)
 	if (eng->tok_cache != NULL)
 		core_map_each(eng->tok_cache, tok_free_cb, NULL);
 	core_map_free(eng->tok_cache);
+	if (eng->jti_uses != NULL)
+		core_map_each(eng->jti_uses, dedup_free_cb, NULL);
+	core_map_free(eng->jti_uses);
 	if (eng->has_mtx)
 		pthread_mutex_destroy(&eng->mtx);
 	if (eng->dedup != NULL)
@@ -292,6 +297,68 @@ tok_free_cb(void *ud, const char *key, void *value)
 	(void) key;
 	core_tok_free(value);
 	return true;
+}
+
+/* One token id's use count. */
+struct jti_use {
+	int64_t uses;
+	int64_t exp; /* forget the count once the token has expired */
+};
+
+struct jti_prune {
+	int64_t now_s;
+	char **keys;
+	size_t n, cap;
+};
+
+/* Collect the jti counts of expired tokens. */
+static bool
+jti_collect_cb(void *ud, const char *key, void *value)
+{
+	struct jti_prune *pr = ud;
+	const struct jti_use *u = value;
+
+	if (u->exp < pr->now_s && pr->n < pr->cap &&
+	    (pr->keys[pr->n] = strdup(key)) != NULL)
+		pr->n++;
+	return true;
+}
+
+/* Drop the counts of expired tokens (collected first: a walk cannot
+ * delete). */
+static void
+jti_prune(core_engine *eng, int64_t now_s)
+{
+	struct jti_prune pr = { now_s, NULL, 0,
+		core_map_count(eng->jti_uses) };
+
+	if ((pr.keys = calloc(pr.cap + 1, sizeof *pr.keys)) == NULL)
+		return;
+	core_map_each(eng->jti_uses, jti_collect_cb, &pr);
+	for (size_t i = 0; i < pr.n; i++) {
+		free(core_map_del(eng->jti_uses, pr.keys[i]));
+		free(pr.keys[i]);
+	}
+	free(pr.keys);
+}
+
+/* Count one use of tok's jti; false when over the configured limit. */
+static bool
+jti_use(core_engine *eng, const core_tok *tok, int64_t now_s)
+{
+	struct jti_use *u = core_map_get(eng->jti_uses, tok->jti);
+
+	if (u == NULL) {
+		if (core_map_count(eng->jti_uses) >= 100000)
+			jti_prune(eng, now_s);
+		if ((u = calloc(1, sizeof *u)) == NULL ||
+		    core_map_put(eng->jti_uses, tok->jti, u, NULL) != CS_OK) {
+			free(u);
+			return false; /* cannot count: fail closed */
+		}
+		u->exp = tok->exp;
+	}
+	return ++u->uses <= (int64_t) eng->cfg->jti_max_uses;
 }
 
 /* Verified claims of a token, from the cache or by verifying it with the
@@ -616,10 +683,59 @@ replay(core_engine *eng, const core_msg *m, const char *key,
 	return false;
 }
 
+/* The member of obj at a dot path ("a.b"), or NULL; *parent and *last get
+ * the containing object and the final key. */
+static json_t *
+path_get(json_t *obj, const char *path, json_t **parent, char *last,
+    size_t last_size)
+{
+	const char *seg = path, *dot;
+
+	for (;;) {
+		size_t len;
+
+		dot = strchr(seg, '.');
+		len = dot != NULL ? (size_t) (dot - seg) : strlen(seg);
+		if (!json_is_object(obj) || len == 0 || len >= last_size)
+			return NULL;
+		memcpy(last, seg, len);
+		last[len] = '\0';
+		*parent = obj;
+		obj = json_object_get(obj, last);
+		if (obj == NULL || dot == NULL)
+			return obj;
+		seg = dot + 1;
+	}
+}
+
+/* The args to record: a copy with configured paths masked, or args
+ * itself (a new reference either way). */
+static json_t *
+masked_args(const core_cfg *cfg, json_t *args)
+{
+	json_t *copy = NULL, *parent;
+	char last[256];
+
+	if (args == NULL)
+		return json_null();
+	for (size_t i = 0; i < cfg->mask_count; i++) {
+		const char *path = cfg->mask_args[i] + 5; /* after "args." */
+
+		if (path_get(args, path, &parent, last, sizeof last) == NULL)
+			continue;
+		if (copy == NULL && (copy = json_deep_copy(args)) == NULL)
+			return json_string("*** (masked)");
+		if (path_get(copy, path, &parent, last, sizeof last) != NULL)
+			json_object_set_new(parent, last, json_string("***"));
+	}
+	return copy != NULL ? copy : json_incref(args);
+}
+
 /* Build the context object of a call: everything an operator and the
  * audit event need. */
 static json_t *
-call_info(const char *request, const core_msg *m, const core_tok *tok,
+call_info(const core_engine *eng, const char *request, const core_msg *m,
+    const core_tok *tok,
     const char *session, int trust, const char *posture,
     const char *digest, int64_t now_ms)
 {
@@ -633,7 +749,7 @@ call_info(const char *request, const core_msg *m, const core_tok *tok,
 	set_str(info, "tool", m->tool);
 	set_str(info, "action", m->action);
 	set_str(info, "resource", m->resource);
-	json_object_set(info, "args", m->args != NULL ? m->args : json_null());
+	json_object_set_new(info, "args", masked_args(eng->cfg, m->args));
 	set_str(info, "args_digest", digest);
 	json_object_set_new(info, "received", json_integer(now_ms));
 	set_str(info, "posture", posture);
@@ -685,7 +801,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 
 	/* 1. admission */
 	if ((tok = tok_get(eng, m->token, now_ms / 1000, &cause)) == NULL) {
-		info = call_info(request, m, NULL, m->session, -1,
+		info = call_info(eng, request, m, NULL, m->session, -1,
 		    eng->posture, digest, now_ms);
 		reason = cs_asprintf("admission: %s",
 		    cause != NULL ? cause : "invalid token");
@@ -694,9 +810,15 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		    handle, key, now_ms, fx);
 		goto done;
 	}
+	if (eng->cfg->jti_max_uses > 0 && tok->jti != NULL &&
+	    !jti_use(eng, tok, now_ms / 1000))
+		reason = cs_asprintf("admission: token %s was used more than "
+		    "%zu times", tok->jti, eng->cfg->jti_max_uses);
 	session = tok->sid != NULL ? tok->sid : m->session != NULL ?
 	    m->session : tok->jti != NULL ? tok->jti : tok->agent;
-	if (tok->sid != NULL && m->session != NULL &&
+	if (reason != NULL)
+		; /* already refused */
+	else if (tok->sid != NULL && m->session != NULL &&
 	    strcmp(tok->sid, m->session) != 0)
 		reason = cs_asprintf("admission: session \"%s\" is not the "
 		    "token's session", m->session);
@@ -705,7 +827,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		    "token scope \"%s\"", m->tool,
 		    tok->scope_text != NULL ? tok->scope_text : "");
 	if (reason != NULL) {
-		info = call_info(request, m, tok, session, -1, eng->posture,
+		info = call_info(eng, request, m, tok, session, -1, eng->posture,
 		    digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
 		finalize(eng, info, "deny", "admission", NULL, reason, NULL, 0,
@@ -719,7 +841,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	    tok->agent, NULL, m->purpose != NULL ? m->purpose : tok->purpose,
 	    tok->trust >= 0 ? tok->trust : eng->cfg->default_trust,
 	    eng->cfg->max_initial_trust, now_ms, &s, &created)) != CS_OK) {
-		info = call_info(request, m, tok, session, -1, eng->posture,
+		info = call_info(eng, request, m, tok, session, -1, eng->posture,
 		    digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
 		finalize(eng, info, "deny", "error", NULL,
@@ -733,7 +855,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		 * not this token's to use */
 		reason = cs_asprintf("admission: session \"%s\" belongs to "
 		    "another delegation", session);
-		info = call_info(request, m, tok, session, -1, eng->posture,
+		info = call_info(eng, request, m, tok, session, -1, eng->posture,
 		    digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
 		finalize(eng, info, "deny", "admission", NULL, reason, NULL, 0,
@@ -767,7 +889,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 
 	/* 3. policy */
 	pol_eval(eng->pol, &in, &res);
-	info = call_info(request, m, tok, session, s->trust, eng->posture,
+	info = call_info(eng, request, m, tok, session, s->trust, eng->posture,
 	    digest, now_ms);
 	if (info == NULL) {
 		fx_reply(fx, handle, error_reply("internal", "out of memory",

@@ -1106,3 +1106,40 @@ core_store_fault_set(core_store *st, bool fail_appends)
 	if (st != NULL)
 		st->fail_next_append = fail_appends;
 }
+
+void
+core_store_last_hash(const core_store *st, char out[65])
+{
+	memcpy(out, st->last_hash, 65);
+}
+
+cs_err
+core_store_hash_at(core_store *st, int64_t seq, char out[65])
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *text;
+	cs_err rv = CS_EDB;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT hash FROM audit WHERE seq = ?1",
+	    -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 1, seq) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		rv = CS_ENOTFOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW || (text = sqlite3_column_text(s, 0)) == NULL ||
+	    sqlite3_column_bytes(s, 0) != 64)
+		goto out;
+	memcpy(out, text, 64);
+	out[64] = '\0';
+	rv = CS_OK;
+out:
+	if (rv == CS_EDB)
+		cs_log("audit store %s: hash at %lld: %s", st->path,
+		    (long long) seq, sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	return rv;
+}

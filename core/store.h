@@ -89,6 +89,14 @@ cs_err core_store_open_requests(core_store *st, core_store_row_cb cb,
 cs_err core_store_find_decision(core_store *st, const char *request,
     json_t **out);
 
+/* core_store_last_hash copies the newest row's hash (64 zeros when empty)
+ * as of the last append or open. */
+void core_store_last_hash(const core_store *st, char out[65]);
+
+/* core_store_hash_at copies the stored hash of row seq; CS_ENOTFOUND when
+ * there is no such row. */
+cs_err core_store_hash_at(core_store *st, int64_t seq, char out[65]);
+
 /* core_store_fault_set is a test hook: when armed, the next append fails
  * as if the disk were full. */
 void core_store_fault_set(core_store *st, bool fail_appends);
