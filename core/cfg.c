@@ -13,7 +13,7 @@ core_cfg_defaults(core_cfg *cfg)
 	cfg->default_trust = 2;
 	cfg->max_pending = 1000;
 	cfg->max_sessions = 100000;
-	cfg->recent_max = 100000;
+	cfg->recent_max = 20000;
 	cfg->leeway_s = 30;
 	cfg->max_wait_ms = 600000;
 	cfg->default_wait_ms = 0;

@@ -56,6 +56,7 @@ struct daemon {
 	bool writer_done;      /* late jobs are dropped (their peers see the
 	                        * connection close: fail closed) */
 	bool writer_started, timer_started;
+	bool writer_idle;      /* the writer waits on q_cond */
 	bool audit_down;
 	int64_t head_seq;       /* seq recorded in DIR/audit.head */
 	int64_t head_mono_ms;   /* when it was written */
@@ -116,7 +117,9 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 			d->q_head = j;
 		d->q_tail = j;
 	}
-	pthread_cond_signal(&d->q_cond);
+	if (d->writer_idle)
+		pthread_cond_signal(&d->q_cond); /* else it takes this batch
+						  * after its commit */
 	pthread_mutex_unlock(&d->q_mtx);
 }
 
@@ -260,8 +263,10 @@ writer_main(void *arg)
 		while (d->q_head == NULL && !d->stopping) {
 			struct timespec until;
 
+			d->writer_idle = true;
 			if (core_store_last_seq(d->store) == d->head_seq) {
 				pthread_cond_wait(&d->q_cond, &d->q_mtx);
+				d->writer_idle = false;
 				continue;
 			}
 			/* idle with an unrecorded head: record it soon */
@@ -273,11 +278,13 @@ writer_main(void *arg)
 			}
 			if (pthread_cond_timedwait(&d->q_cond, &d->q_mtx,
 			    &until) != 0 && d->q_head == NULL) {
+				d->writer_idle = false;
 				pthread_mutex_unlock(&d->q_mtx);
 				write_head(d);
 				d->head_mono_ms = cs_mono_ms();
 				pthread_mutex_lock(&d->q_mtx);
 			}
+			d->writer_idle = false;
 		}
 		batch = d->q_head;
 		d->q_head = d->q_tail = NULL;

@@ -18,12 +18,38 @@
 #define EXPIRED_BATCH 256
 #define TOK_CACHE_MAX 4096 /* verified tokens remembered */
 
-/* A decision remembered for status queries and replays. */
+/* A decision remembered for status queries and replays, kept compact
+ * (serialized) since there may be many thousands. */
 struct recent {
 	char request[40];
-	char *dedup_key; /* owned, may be NULL */
-	json_t *reply;   /* owned decision reply */
+	char *dedup_key;   /* owned, may be NULL */
+	char *reply_text;  /* owned: the decision reply, compact JSON */
+	int64_t audit_seq; /* 0 until committed */
 };
+
+/* A new reply object from a remembered decision. */
+static json_t *
+recent_reply(const struct recent *r)
+{
+	json_t *reply = json_loads(r->reply_text, 0, NULL);
+
+	if (reply != NULL && r->audit_seq > 0)
+		json_object_set_new(reply, "audit_seq",
+		    json_integer(r->audit_seq));
+	return reply;
+}
+
+/* Replace a remembered reply (reply is borrowed). */
+static void
+recent_set(struct recent *r, const json_t *reply)
+{
+	char *text = json_dumps(reply, JSON_COMPACT);
+
+	if (text == NULL)
+		return;
+	free(r->reply_text);
+	r->reply_text = text;
+}
 
 struct core_engine {
 	pthread_mutex_t mtx;  /* guards everything below */
@@ -214,7 +240,7 @@ recent_free(struct recent *r)
 {
 	if (r == NULL)
 		return;
-	json_decref(r->reply);
+	free(r->reply_text);
 	free(r->dedup_key);
 	free(r);
 }
@@ -441,9 +467,9 @@ recent_put(core_engine *eng, const char *request, const char *dedup_key,
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return;
 	snprintf(r->request, sizeof r->request, "%s", request);
-	r->reply = json_deep_copy(reply);
+	r->reply_text = json_dumps(reply, JSON_COMPACT);
 	r->dedup_key = dedup_key != NULL ? strdup(dedup_key) : NULL;
-	if (r->reply == NULL || (dedup_key != NULL && r->dedup_key == NULL) ||
+	if (r->reply_text == NULL || (dedup_key != NULL && r->dedup_key == NULL) ||
 	    core_map_put(eng->recent, request, r, NULL) != CS_OK) {
 		recent_free(r);
 		return;
@@ -676,7 +702,7 @@ replay(core_engine *eng, const core_msg *m, const char *key,
 		return true;
 	}
 	if ((r = core_map_get(eng->recent, request)) != NULL) {
-		fx_reply(fx, handle, json_deep_copy(r->reply), NULL);
+		fx_reply(fx, handle, recent_reply(r), NULL);
 		return true;
 	}
 	free(core_map_del(eng->dedup, key)); /* forgotten: decide afresh */
@@ -1000,7 +1026,7 @@ status(core_engine *eng, const core_msg *m, uint64_t handle, core_fx *fx)
 		return;
 	}
 	if ((r = core_map_get(eng->recent, m->request)) != NULL) {
-		reply = json_deep_copy(r->reply);
+		reply = recent_reply(r);
 		if (reply != NULL && m->id != NULL)
 			json_object_set_new(reply, "id", json_string(m->id));
 		fx_reply(fx, handle, reply, NULL);
@@ -1243,7 +1269,7 @@ decide(core_engine *eng, const char *op, json_t *root, uint64_t handle,
 		}
 		reply = error_reply("already_decided", "already decided",
 		    request);
-		json_object_set(reply, "decision", r->reply);
+		json_object_set_new(reply, "decision", recent_reply(r));
 		fx_reply(fx, handle, reply, NULL);
 		return;
 	}
@@ -1567,7 +1593,7 @@ core_engine_committed(core_engine *eng, const core_fx *fx)
 		if (json_is_string(json_object_get(fx->reqs[i].event,
 		    "kind")) && strcmp(json_string_value(json_object_get(
 		    fx->reqs[i].event, "kind")), "decision") == 0)
-			json_object_set(r->reply, "audit_seq", seq);
+			r->audit_seq = json_integer_value(seq);
 	}
 	pthread_mutex_unlock(&eng->mtx);
 }
@@ -1610,11 +1636,17 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 			core_pend_free(p);
 		} else if ((r = core_map_get(eng->recent,
 		    fx->reqs[i].request)) != NULL) {
-			json_object_set_new(r->reply, "decision",
+			json_t *reply = recent_reply(r);
+
+			json_object_set_new(reply, "decision",
 			    json_string("deny"));
-			json_object_set_new(r->reply, "by", json_string("error"));
-			json_object_set_new(r->reply, "reason",
+			json_object_set_new(reply, "by", json_string("error"));
+			json_object_set_new(reply, "reason",
 			    json_string(reason));
+			json_object_del(reply, "audit_seq");
+			recent_set(r, reply);
+			r->audit_seq = 0;
+			json_decref(reply);
 		}
 	}
 	pthread_mutex_unlock(&eng->mtx);

@@ -702,7 +702,7 @@ START_TEST(test_cfg_defaults)
 	ck_assert_int_eq(cfg.default_trust, 2);
 	ck_assert_uint_eq(cfg.max_pending, 1000);
 	ck_assert_uint_eq(cfg.max_sessions, 100000);
-	ck_assert_uint_eq(cfg.recent_max, 100000);
+	ck_assert_uint_eq(cfg.recent_max, 20000);
 	ck_assert_int_eq(cfg.leeway_s, 30);
 	ck_assert_ptr_null(cfg.issuer);
 	ck_assert_ptr_null(cfg.audience);
