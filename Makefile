@@ -88,7 +88,8 @@ $(BINDIR)/countersign: $(BUILD)/tui/main.o $(LIBTUI) $(LIBCS) $(LIBCORE)
 
 $(BUILD)/tests/check_%: tests/check_%.c $(LIBTUI) $(LIBCS) $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK) $(CURSES) $(DEP_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) \
+	    $(CHECK) $(CURSES) $(DEP_LIBS)
 
 # test tool: sends raw frames to the agent socket (tests/integration)
 $(RAWSEND): tests/tools/cs_rawsend.c

@@ -599,10 +599,11 @@ finalize(core_engine *eng, const json_t *info, const char *decision,
 		fx_req(fx, request, ev);
 	}
 	fx_pub(fx, "resolved", json_pack("{s:s?, s:s, s:s, s:O?, s:s?, s:O?, "
-	    "s:O?}", "request", request, "decision", decision, "by", by,
+	    "s:O?, s:O?}", "request", request, "decision", decision, "by", by,
 	    "operator", json_object_get(ev, "operator"), "reason", reason,
 	    "tool", json_object_get(ev, "tool"), "session",
-	    json_object_get(ev, "session")));
+	    json_object_get(ev, "session"), "latency_ms",
+	    json_object_get(ev, "latency_ms")));
 	/* an admission denial never proved it belongs to the session it
 	 * names: it must not count there (session.denials rules) */
 	if (session != NULL && strcmp(by, "admission") != 0 &&
@@ -655,20 +656,29 @@ engine_clock(core_engine *eng, int64_t now_ms)
 static char *
 dedup_key_of(const core_msg *m, const char *args_digest)
 {
-	char hash[65], *text;
-	json_t *call;
+	const char *parts[] = { m->token, m->tool, m->action, m->resource,
+		m->session, args_digest };
+	size_t len = 0, off = 0;
+	char hash[65], *buf, *key;
 
 	if (m->id == NULL)
 		return NULL;
-	call = json_pack("[s, s, s?, s?, s?, s]", m->token, m->tool,
-	    m->action, m->resource, m->session, args_digest);
-	text = call != NULL ? json_dumps(call, JSON_COMPACT) : NULL;
-	json_decref(call);
-	if (text == NULL)
+	/* each part NUL-terminated, absent ones as a lone 0x01: unambiguous */
+	for (size_t i = 0; i < CS_ARRAY_LEN(parts); i++)
+		len += (parts[i] != NULL ? strlen(parts[i]) : 1) + 1;
+	if ((buf = malloc(len)) == NULL)
 		return NULL;
-	cs_sha256_hex(text, strlen(text), hash);
-	free(text);
-	return cs_asprintf("%s/%s", hash, m->id);
+	for (size_t i = 0; i < CS_ARRAY_LEN(parts); i++) {
+		const char *p = parts[i] != NULL ? parts[i] : "\x01";
+		size_t n = strlen(p) + 1;
+
+		memcpy(buf + off, p, n);
+		off += n;
+	}
+	cs_sha256_hex(buf, len, hash);
+	free(buf);
+	key = cs_asprintf("%s/%s", hash, m->id);
+	return key;
 }
 
 /* Answer a repeated request id with the first outcome, or park it on the
@@ -817,8 +827,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	int64_t wait, timeout_ms;
 	cs_err rv;
 
-	if (cs_args_digest(m->args, digest) != CS_OK)
-		snprintf(digest, sizeof digest, "sha256:?");
+	memcpy(digest, m->args_digest, sizeof digest);
 	key = dedup_key_of(m, digest);
 	pthread_mutex_lock(&eng->mtx);
 	if (key != NULL && replay(eng, m, key, handle, now_mono_ms, fx))

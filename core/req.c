@@ -168,6 +168,8 @@ req_authorize(core_msg *m, size_t max_args_len, const char **code,
 			return false;
 		}
 		canon_len = strlen(canon);
+		memcpy(m->args_digest, "sha256:", 7);
+		cs_sha256_hex(canon, canon_len, m->args_digest + 7);
 		free(canon);
 		if (canon_len > max_args_len) {
 			*code = "too_large";
@@ -176,7 +178,8 @@ req_authorize(core_msg *m, size_t max_args_len, const char **code,
 			return false;
 		}
 		m->args = v;
-	}
+	} else
+		(void) cs_args_digest(NULL, m->args_digest);
 	if ((v = json_object_get(m->root, "context")) != NULL) {
 		const char *key;
 		json_t *item;

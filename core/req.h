@@ -25,6 +25,8 @@ typedef struct core_msg {
 	const char *resource; /* may be NULL */
 	const char *purpose;  /* context.purpose, may be NULL */
 	json_t *args;         /* borrowed, may be NULL */
+	char args_digest[72]; /* "sha256:<hex>" of the canonical args (of
+	                       * JSON null when absent) */
 	json_t *context;      /* borrowed, may be NULL */
 	int64_t wait_ms;      /* -1 when absent */
 	const char *request;  /* status: the request id asked about */

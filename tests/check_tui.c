@@ -1,0 +1,854 @@
+/* check_tui.c: Check suite for the console's model, text sanitizer and
+ * line editor (tui/tui_model.c, tui/tui_text.c, tui/tui_prompt.c); no
+ * terminal needed.
+ * SPDX-License-Identifier: MIT */
+#define _XOPEN_SOURCE 700
+#define NCURSES_WIDECHAR 1
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <curses.h>
+
+#include "tui_model.h"
+#include "tui_prompt.h"
+#include "tui_text.h"
+
+#define ck_assert_cs_ok(expr)                                                \
+	do {                                                                 \
+		cs_err ck_rv_ = (expr);                                      \
+		ck_assert_msg(ck_rv_ == CS_OK, "%s: %s", #expr,              \
+		    cs_strerror(ck_rv_));                                    \
+	} while (0)
+
+#define REPL TUI_TEXT_REPLACEMENT
+#define ESCM TUI_TEXT_ESC_MARK
+#define ELL TUI_TEXT_ELLIPSIS
+
+/* Every test runs in a UTF-8 locale, as the console does on a UTF-8
+ * terminal. */
+static void
+utf8_locale(void)
+{
+	if (setlocale(LC_ALL, "C.UTF-8") == NULL)
+		setlocale(LC_ALL, "C.utf8");
+}
+
+/* ---- sanitizer -------------------------------------------------------- */
+
+static const struct {
+	const char *in;
+	size_t len;       /* 0: strlen(in) */
+	int max_cols;
+	int flags;
+	const char *want;
+} clean_cases[] = {
+	{ "plain text", 0, -1, 0, "plain text" },
+	{ "\x1b[31mred\x1b[0m", 0, -1, 0, ESCM "red" ESCM },
+	{ "a\x1b]0;fake title\x07" "b", 0, -1, 0, "a" ESCM "b" },
+	{ "a\x1b]0;title\x1b\\b", 0, -1, 0, "a" ESCM "b" },
+	{ "\x1b]52;c;cm0gLXJmIC8K\x07" "x", 0, -1, 0, ESCM "x" },
+	{ "\x1bPq#0;2;0;0;0#0~~@@\x1b\\" "x", 0, -1, 0, ESCM "x" },
+	{ "\x1b_apc payload\x1b\\ok", 0, -1, 0, ESCM "ok" },
+	{ "\x1b(Bx", 0, -1, 0, ESCM "x" },
+	{ "\x1b" "cx", 0, -1, 0, ESCM "x" },
+	{ "end\x1b", 0, -1, 0, "end" ESCM },
+	{ "\x1b[", 0, -1, 0, ESCM },
+	{ "\x1b[?1049h\x1b[2J\x1b[Hfake screen", 0, -1, 0,
+	    ESCM ESCM ESCM "fake screen" },
+	{ "\xc2\x9b" "31mX", 0, -1, 0, ESCM "X" },          /* C1 CSI */
+	{ "\xc2\x9d" "0;t\xc2\x9cY", 0, -1, 0, ESCM "Y" },   /* C1 OSC, ST */
+	{ "\xc2\x90q\x1b\\Z", 0, -1, 0, ESCM "Z" },          /* C1 DCS */
+	{ "\xc2\x85x", 0, -1, 0, REPL "x" },                 /* C1 NEL */
+	{ "\x9b" "31m", 0, -1, 0, REPL "31m" },              /* raw 0x9b */
+	{ "abc\xe2\x80\xae" "fdp.exe", 0, -1, 0, "abc" REPL "fdp.exe" },
+	{ "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", 0, -1, 0,
+	    REPL REPL REPL REPL },
+	{ "\xe2\x81\xa6x\xe2\x81\xa9", 0, -1, 0, REPL "x" REPL }, /* isolates */
+	{ "pay\xe2\x80\x8bpal", 0, -1, 0, "pay" REPL "pal" },     /* ZWSP */
+	{ "a\xe2\x80\x8d" "b\xe2\x80\x8f", 0, -1, 0, "a" REPL "b" REPL },
+	{ "\xef\xbb\xbfx", 0, -1, 0, REPL "x" },                  /* BOM */
+	{ "l1\xe2\x80\xa8l2\xe2\x80\xa9", 0, -1, 0, "l1" REPL "l2" REPL },
+	{ "\x80", 0, -1, 0, REPL },                       /* continuation */
+	{ "\xc0\xaf", 0, -1, 0, REPL REPL },              /* overlong '/' */
+	{ "\xe0\x80\xaf", 0, -1, 0, REPL REPL REPL },     /* overlong */
+	{ "\xed\xa0\x80", 0, -1, 0, REPL REPL REPL },     /* surrogate */
+	{ "\xf4\x90\x80\x80", 0, -1, 0, REPL REPL REPL REPL }, /* > 10FFFF */
+	{ "\xf8\x88\x80\x80\x80", 0, -1, 0, REPL REPL REPL REPL REPL },
+	{ "\xe2\x82", 0, -1, 0, REPL },                   /* truncated */
+	{ "\xe2\x82x", 0, -1, 0, REPL "x" },
+	{ "a\rb", 0, -1, 0, "a\xe2\x90\x8d" "b" },
+	{ "a\bb", 0, -1, 0, "a\xe2\x90\x88" "b" },
+	{ "a\tb", 0, -1, 0, "a b" },
+	{ "a\nb", 0, -1, 0, "a\xe2\x90\x8a" "b" },
+	{ "\x7f", 0, -1, 0, "\xe2\x90\xa1" },
+	{ "a\0b", 3, -1, 0, "a\xe2\x90\x80" "b" },
+	{ "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac", 0, -1, 0,
+	    "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac" },
+	{ "e\xcc\x81", 0, -1, 0, "e\xcc\x81" },           /* combining */
+	{ "abcdefghij", 0, 5, 0, "abcd" ELL },
+	{ "abcde", 0, 5, 0, "abcde" },
+	{ "abcdef", 0, 5, TUI_TEXT_ASCII, "ab..." },
+	{ "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 0, 4, 0, "\xe6\x97\xa5" ELL },
+	{ "\x1b[31mred", 0, 2, 0, ESCM ELL },
+	{ "\x1b[31mre", 0, 3, 0, ESCM "re" },
+	{ "\x1b[31mredder", 0, 3, 0, ESCM "r" ELL },
+	{ "abc", 0, 0, 0, "" },
+	{ "abc", 0, 1, 0, ELL },
+	{ "a", 0, 1, 0, "a" },
+	{ "abcd", 0, 1, 0, ELL },
+	{ "h\xc3\xa9llo\x1b[1m!\xe2\x80\xae", 0, -1, TUI_TEXT_ASCII,
+	    "h?llo?!?" },
+	{ "a\xe2\x80\x94" "b", 0, -1, TUI_TEXT_ASCII, "a-b" },
+};
+
+START_TEST(test_clean_table)
+{
+	char out[512];
+	const char *in = clean_cases[_i].in;
+	size_t len = clean_cases[_i].len ? clean_cases[_i].len : strlen(in);
+	int cols;
+
+	utf8_locale();
+	cols = tui_text_clean(in, len, clean_cases[_i].max_cols,
+	    clean_cases[_i].flags, out, sizeof out, NULL);
+	ck_assert_msg(strcmp(out, clean_cases[_i].want) == 0,
+	    "case %d: got \"%s\", want \"%s\"", _i, out, clean_cases[_i].want);
+	if (clean_cases[_i].max_cols >= 0)
+		ck_assert_int_le(cols, clean_cases[_i].max_cols);
+	ck_assert_int_eq(cols, tui_text_width(out, clean_cases[_i].flags));
+}
+END_TEST
+
+START_TEST(test_clean_long)
+{
+	size_t len = 100000;
+	char *in = malloc(len + 1), out[1024];
+	bool cut = false;
+	int cols;
+
+	utf8_locale();
+	ck_assert_ptr_nonnull(in);
+	memset(in, 'x', len);
+	in[len] = '\0';
+	cols = tui_text_clean(in, len, 80, 0, out, sizeof out, &cut);
+	ck_assert(cut);
+	ck_assert_int_eq(cols, 80);
+	ck_assert_uint_eq(strlen(out), 79 + strlen(ELL));
+	ck_assert_str_eq(out + 79, ELL);
+	/* a small buffer cuts too, visibly, and never overflows */
+	cols = tui_text_clean(in, len, -1, 0, out, 16, &cut);
+	ck_assert(cut);
+	ck_assert_uint_lt(strlen(out), 16);
+	ck_assert_str_eq(out + strlen(out) - strlen(ELL), ELL);
+	free(in);
+}
+END_TEST
+
+START_TEST(test_clean_dup)
+{
+	char *s;
+
+	utf8_locale();
+	s = tui_text_dup("tool\x1b]0;x\x07", -1, 0);
+	ck_assert_str_eq(s, "tool" ESCM);
+	free(s);
+	s = tui_text_dup(NULL, 10, 0);
+	ck_assert_str_eq(s, "");
+	free(s);
+}
+END_TEST
+
+/* Whether code point cp must never reach the terminal (checked
+ * independently of tui_text_is_unsafe). */
+static bool
+forbidden(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) ||
+	    (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
+	    (cp >= 0x200B && cp <= 0x200F) || cp == 0x2028 || cp == 0x2029 ||
+	    cp == 0xFEFF || cp == 0x061C || (cp >= 0xD800 && cp <= 0xDFFF) ||
+	    cp > 0x10FFFF;
+}
+
+/* Encode any value up to 0x10FFFF, surrogates included, the UTF-8 way. */
+static size_t
+encode_any(uint32_t cp, unsigned char out[4])
+{
+	if (cp < 0x80) {
+		out[0] = (unsigned char) cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (unsigned char) (0xC0 | (cp >> 6));
+		out[1] = (unsigned char) (0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (unsigned char) (0xE0 | (cp >> 12));
+		out[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3F));
+		out[2] = (unsigned char) (0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (unsigned char) (0xF0 | (cp >> 18));
+	out[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3F));
+	out[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3F));
+	out[3] = (unsigned char) (0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/* Whether out is valid UTF-8 holding nothing forbidden; else why not, in
+ * why. Plain C (no ck_assert per call): the exhaustive loops below make
+ * millions of checks, and Check logs every assertion. */
+static bool
+is_safe(const char *out, char *why, size_t size)
+{
+	const unsigned char *s = (const unsigned char *) out;
+	size_t len = strlen(out), at = 0;
+
+	if (memchr(out, 0x1B, len) != NULL) {
+		snprintf(why, size, "raw ESC in output");
+		return false;
+	}
+	while (at < len) {
+		uint32_t cp;
+		size_t n = tui_text_utf8_decode(s + at, len - at, &cp);
+
+		if (n == 0) {
+			snprintf(why, size, "invalid UTF-8 in output");
+			return false;
+		}
+		if (forbidden(cp)) {
+			snprintf(why, size, "output holds U+%04X", cp);
+			return false;
+		}
+		at += n;
+	}
+	return true;
+}
+
+START_TEST(test_clean_every_code_point)
+{
+	unsigned char in[8];
+	char out[64], why[64] = "";
+	uint32_t bad = 0;
+	long failures = 0;
+
+	utf8_locale();
+	for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+		size_t n = encode_any(cp, in + 1);
+		bool ok;
+
+		in[0] = 'a';
+		in[n + 1] = 'b';
+		tui_text_clean((const char *) in, n + 2, -1, 0, out,
+		    sizeof out, NULL);
+		ok = is_safe(out, why, sizeof why) && out[0] == 'a';
+		if (ok && cp != 0x1B && cp != 0x90 && cp != 0x98 &&
+		    cp != 0x9B && cp != 0x9D && cp != 0x9E && cp != 0x9F &&
+		    out[strlen(out) - 1] != 'b') {
+			snprintf(why, sizeof why, "text after it was lost");
+			ok = false;
+		}
+		tui_text_clean((const char *) in + 1, n, 1, 0, out, sizeof out,
+		    NULL);
+		ok = ok && is_safe(out, why, sizeof why);
+		tui_text_clean((const char *) in, n + 2, -1, TUI_TEXT_ASCII,
+		    out, sizeof out, NULL);
+		for (size_t i = 0; ok && out[i] != '\0'; i++)
+			if (out[i] < 0x20 || out[i] >= 0x7F) {
+				snprintf(why, sizeof why, "non-ASCII output");
+				ok = false;
+			}
+		if (!ok && failures++ == 0)
+			bad = cp;
+	}
+	ck_assert_msg(failures == 0, "%ld code points fail, first U+%04X: %s",
+	    failures, bad, why);
+}
+END_TEST
+
+START_TEST(test_clean_every_byte_pair)
+{
+	unsigned char in[2];
+	char out[64], why[64] = "";
+	unsigned bad = 0;
+	long failures = 0;
+
+	utf8_locale();
+	for (unsigned a = 0; a < 256; a++)
+		for (unsigned b = 0; b < 256; b++) {
+			in[0] = (unsigned char) a;
+			in[1] = (unsigned char) b;
+			tui_text_clean((const char *) in, 2, -1, 0, out,
+			    sizeof out, NULL);
+			if (!is_safe(out, why, sizeof why) && failures++ == 0)
+				bad = a << 8 | b;
+		}
+	ck_assert_msg(failures == 0, "%ld byte pairs fail, first %04x: %s",
+	    failures, bad, why);
+}
+END_TEST
+
+START_TEST(test_text_fit)
+{
+	int cols;
+
+	utf8_locale();
+	ck_assert_uint_eq(tui_text_fit("abcdef", 3, &cols), 3);
+	ck_assert_int_eq(cols, 3);
+	ck_assert_uint_eq(tui_text_fit("\xe6\x97\xa5\xe6\x9c\xac", 3, &cols),
+	    3);
+	ck_assert_int_eq(cols, 2);
+	ck_assert_uint_eq(tui_text_fit("ab", 10, &cols), 2);
+}
+END_TEST
+
+/* ---- model ------------------------------------------------------------ */
+
+/* A pending item. */
+static json_t *
+item(const char *request, const char *tool, int64_t received,
+    int64_t deadline)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:i, "
+	    "s:i, s:[], s:o, s:{s:s}}", "request", request, "tool", tool,
+	    "agent", "mailer", "user", "alice", "session", "s1", "risk",
+	    "medium", "received", (json_int_t) received, "deadline",
+	    (json_int_t) deadline, "rule", "external-email", "trust", 2,
+	    "approvers", 1, "approvals", "new_tool", json_true(), "args", "to",
+	    "x@gmail.com");
+}
+
+/* Apply an event built from a topic and a JSON value (stolen). */
+static int
+event(tui_model *m, const char *topic, json_t *body, int64_t now)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	char *frame = cs_asprintf("%s %s", topic, text);
+	int chg = tui_model_apply_event(m, frame, strlen(frame), now, 0);
+
+	free(text);
+	free(frame);
+	json_decref(body);
+	return chg;
+}
+
+START_TEST(test_queue_order)
+{
+	tui_model *m = tui_model_new();
+	json_t *v;
+
+	ck_assert_ptr_nonnull(m);
+	v = item("r-3", "c", 100, 3000);
+	ck_assert_cs_ok(tui_model_put_item(m, v));
+	json_decref(v);
+	v = item("r-1", "a", 300, 1000);
+	ck_assert_cs_ok(tui_model_put_item(m, v));
+	json_decref(v);
+	v = item("r-2b", "b", 200, 2000);
+	ck_assert_cs_ok(tui_model_put_item(m, v));
+	json_decref(v);
+	v = item("r-2a", "b", 100, 2000);
+	ck_assert_cs_ok(tui_model_put_item(m, v));
+	json_decref(v);
+	ck_assert_uint_eq(m->item_count, 4);
+	ck_assert_str_eq(m->items[0]->request, "r-1");
+	ck_assert_str_eq(m->items[1]->request, "r-2a"); /* older first */
+	ck_assert_str_eq(m->items[2]->request, "r-2b");
+	ck_assert_str_eq(m->items[3]->request, "r-3");
+	/* an item without an id is refused */
+	v = json_pack("{s:s}", "tool", "x");
+	ck_assert_int_eq(tui_model_put_item(m, v), CS_EINVAL);
+	json_decref(v);
+	/* replacing keeps one copy */
+	v = item("r-3", "c", 100, 500);
+	ck_assert_cs_ok(tui_model_put_item(m, v));
+	json_decref(v);
+	ck_assert_uint_eq(m->item_count, 4);
+	ck_assert_str_eq(m->items[0]->request, "r-3");
+	tui_model_free(m);
+}
+END_TEST
+
+START_TEST(test_queue_cursor_follows)
+{
+	tui_model *m = tui_model_new();
+	json_t *v;
+
+	v = item("r-1", "a", 100, 1000);
+	tui_model_put_item(m, v);
+	json_decref(v);
+	v = item("r-2", "b", 100, 2000);
+	tui_model_put_item(m, v);
+	json_decref(v);
+	tui_model_queue_move(m, 1);
+	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-2");
+	/* a more urgent call arrives: the cursor stays on its call */
+	v = item("r-0", "z", 100, 500);
+	tui_model_put_item(m, v);
+	json_decref(v);
+	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-2");
+	ck_assert_uint_eq(m->queue_sel, 2);
+	/* its call goes: the cursor stays in place, on the next one */
+	ck_assert(tui_model_remove_item(m, "r-2"));
+	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-1");
+	ck_assert(!tui_model_remove_item(m, "r-2"));
+	tui_model_queue_move(m, INT32_MIN);
+	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-0");
+	tui_model_queue_move(m, INT32_MAX);
+	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-1");
+	tui_model_queue_move(m, 10);
+	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-1");
+	tui_model_remove_item(m, "r-0");
+	tui_model_remove_item(m, "r-1");
+	ck_assert_ptr_null(tui_model_queue_selected(m));
+	tui_model_queue_move(m, 1);
+	tui_model_free(m);
+}
+END_TEST
+
+static const struct {
+	int64_t ms;
+	const char *want;
+} countdowns[] = {
+	{ -5000, "0:00" }, { 0, "0:00" }, { 1, "0:01" }, { 999, "0:01" },
+	{ 1000, "0:01" }, { 1001, "0:02" }, { 59000, "0:59" },
+	{ 60000, "1:00" }, { 119500, "2:00" }, { 599000, "9:59" },
+	{ 3599000, "59:59" }, { 3600000, "1:00:00" }, { 3661000, "1:01:01" },
+	{ 90061000, "25:01:01" },
+};
+
+START_TEST(test_countdown)
+{
+	char out[32];
+
+	tui_fmt_countdown(countdowns[_i].ms, out, sizeof out);
+	ck_assert_str_eq(out, countdowns[_i].want);
+}
+END_TEST
+
+START_TEST(test_age)
+{
+	static const struct {
+		int64_t ms;
+		const char *want;
+	} ages[] = { { -1, "now" }, { 0, "now" }, { 999, "now" },
+		{ 42000, "42s" }, { 300000, "5m" }, { 3 * 3600000, "3h" },
+		{ 2 * 86400000LL + 5, "2d" } };
+	char out[16];
+
+	for (size_t i = 0; i < CS_ARRAY_LEN(ages); i++) {
+		tui_fmt_age(ages[i].ms, out, sizeof out);
+		ck_assert_str_eq(out, ages[i].want);
+	}
+	ck_assert_str_eq(tui_trust_name(0), "quarantined");
+	ck_assert_str_eq(tui_trust_name(4), "trusted");
+	ck_assert_str_eq(tui_trust_name(5), "?");
+}
+END_TEST
+
+START_TEST(test_filters)
+{
+	tui_model *m = tui_model_new();
+	tui_filter f;
+	json_t *v;
+
+	ck_assert_cs_ok(tui_filter_parse("tool:email.* GMAIL  decision:deny "
+	    "Bogus:x", &f));
+	ck_assert_str_eq(f.tool, "email.*");
+	ck_assert_str_eq(f.decision, "deny");
+	ck_assert_str_eq(f.text, "GMAIL Bogus:x");
+	tui_filter_fini(&f);
+	ck_assert_cs_ok(tui_filter_parse(NULL, &f));
+	ck_assert_ptr_null(f.text);
+
+	v = item("r-1", "email.send", 100, 1000);
+	tui_model_put_item(m, v);
+	json_decref(v);
+	v = item("r-2", "fs.read", 100, 2000);
+	json_object_set_new(v, "user", json_string("bob"));
+	tui_model_put_item(m, v);
+	json_decref(v);
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "tool:email.*"));
+	ck_assert_uint_eq(m->shown_count, 1);
+	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-1");
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "GMAIL.com")); /* args */
+	ck_assert_uint_eq(m->shown_count, 2);
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "user:bob"));
+	ck_assert_uint_eq(m->shown_count, 1);
+	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-2");
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "nothing-matches"));
+	ck_assert_uint_eq(m->shown_count, 0);
+	ck_assert_ptr_null(tui_model_queue_selected(m));
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, ""));
+	ck_assert_uint_eq(m->shown_count, 2);
+	ck_assert_ptr_null(m->queue_filter_text);
+	tui_model_free(m);
+}
+END_TEST
+
+/* A hello reply with two pending calls and one session. */
+static json_t *
+hello(void)
+{
+	json_t *h = json_pack("{s:i, s:s, s:b, s:s, s:s, s:s, s:[], s:[], "
+	    "s:I}", "v", 1, "type", "hello", "ok", 1, "operator", "carol",
+	    "posture", "normal", "policy", "default@1#abcd1234", "pending",
+	    "sessions", "server_time", (json_int_t) 1000000);
+
+	json_array_append_new(json_object_get(h, "pending"),
+	    item("r-1", "email.send", 990000, 1100000));
+	json_array_append_new(json_object_get(h, "pending"),
+	    item("r-2", "shell.exec", 995000, 1050000));
+	json_array_append_new(json_object_get(h, "sessions"), json_pack(
+	    "{s:s, s:s, s:s, s:[s,s], s:s, s:i, s:i, s:i, s:I, s:I, s:{}, "
+	    "s:[]}", "session", "s1", "user", "alice", "agent", "mailer",
+	    "chain", "alice", "mailer", "purpose", "notify", "trust", 2,
+	    "calls", 7, "denials", 1, "created", (json_int_t) 900000, "last",
+	    (json_int_t) 990000, "tools", "grants"));
+	return h;
+}
+
+START_TEST(test_apply_hello)
+{
+	tui_model *m = tui_model_new();
+	json_t *h = hello();
+	tui_sess *s;
+
+	ck_assert_int_gt(tui_model_apply_hello(m, h, 999000), 0);
+	json_decref(h);
+	ck_assert_uint_eq(m->item_count, 2);
+	ck_assert_str_eq(m->items[0]->request, "r-2"); /* due first */
+	ck_assert_str_eq(m->operator_name, "carol");
+	ck_assert_str_eq(m->posture, "normal");
+	ck_assert_str_eq(m->policy, "default@1#abcd1234");
+	ck_assert_int_eq(m->clock_offset_ms, 1000);
+	ck_assert_int_eq(tui_model_server_now(m, 5000), 6000);
+	ck_assert_uint_eq(m->sess_count, 1);
+	s = tui_model_find_session(m, "s1");
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(s->trust, 2);
+	ck_assert_int_eq(s->calls, 7);
+	ck_assert_str_eq(tui_model_sess_selected(m)->session, "s1");
+	/* a second snapshot replaces the first */
+	h = hello();
+	json_array_remove(json_object_get(h, "pending"), 0);
+	tui_model_apply_hello(m, h, 999000);
+	json_decref(h);
+	ck_assert_uint_eq(m->item_count, 1);
+	/* not a snapshot */
+	h = json_pack("{s:s}", "type", "error");
+	ck_assert_int_eq(tui_model_apply_hello(m, h, 0), -1);
+	json_decref(h);
+	tui_model_free(m);
+}
+END_TEST
+
+START_TEST(test_apply_events)
+{
+	tui_model *m = tui_model_new();
+	json_t *h = hello();
+	int chg;
+
+	tui_model_apply_hello(m, h, 1000000);
+	json_decref(h);
+	/* a new pending call */
+	chg = event(m, "pending", item("r-3", "db.execute", 1000000,
+	    1000500), 1000000);
+	ck_assert(chg & TUI_CHG_QUEUE);
+	ck_assert_uint_eq(m->item_count, 3);
+	ck_assert_str_eq(m->items[0]->request, "r-3");
+	/* a quorum approval re-sends the item with approvals */
+	h = item("r-3", "db.execute", 1000000, 1000500);
+	json_object_set_new(h, "approvers", json_integer(2));
+	json_array_append_new(json_object_get(h, "approvals"),
+	    json_string("dave"));
+	event(m, "pending", h, 1000000);
+	ck_assert_uint_eq(m->item_count, 3);
+	ck_assert_int_eq(tui_model_find_item(m, "r-3")->approvals, 1);
+	ck_assert_int_eq(tui_model_find_item(m, "r-3")->approvers, 2);
+	/* decided elsewhere: removed, with a notice */
+	chg = event(m, "resolved", json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+	    "request", "r-1", "decision", "allow", "by", "operator",
+	    "operator", "dave", "tool", "email.send", "session", "s1"),
+	    1002000);
+	ck_assert(chg & TUI_CHG_QUEUE);
+	ck_assert(chg & TUI_CHG_NOTICE);
+	ck_assert_uint_eq(m->item_count, 2);
+	ck_assert_ptr_null(tui_model_find_item(m, "r-1"));
+	ck_assert_ptr_nonnull(strstr(m->notice, "r-1"));
+	ck_assert_ptr_nonnull(strstr(m->notice, "approved by dave"));
+	ck_assert_int_eq(tui_model_latency_p50(m), 12000);
+	/* a timeout */
+	event(m, "resolved", json_pack("{s:s, s:s, s:s}", "request", "r-2",
+	    "decision", "deny", "by", "timeout"), 1002000);
+	ck_assert_ptr_nonnull(strstr(m->notice, "timed out"));
+	ck_assert_int_eq(tui_model_latency_p50(m), 12000); /* not human */
+	/* resolved for a call never seen: no change to the queue */
+	chg = event(m, "resolved", json_pack("{s:s, s:s, s:s}", "request",
+	    "r-9", "decision", "allow", "by", "policy"), 1002000);
+	ck_assert(!(chg & TUI_CHG_QUEUE));
+	ck_assert_uint_eq(m->item_count, 1);
+	/* session, posture, policy, health */
+	chg = event(m, "session", json_pack("{s:s, s:s, s:s, s:i, s:I}",
+	    "session", "s1", "user", "alice", "agent", "mailer", "trust", 0,
+	    "created", (json_int_t) 900000), 0);
+	ck_assert(chg & TUI_CHG_SESSIONS);
+	ck_assert_int_eq(tui_model_find_session(m, "s1")->trust, 0);
+	event(m, "session", json_pack("{s:s, s:s, s:s, s:i}", "session", "s2",
+	    "user", "bob", "agent", "x", "trust", 3), 0);
+	ck_assert_uint_eq(m->sess_count, 2);
+	event(m, "posture", json_pack("{s:s, s:s}", "posture", "lockdown",
+	    "operator", "dave"), 0);
+	ck_assert_str_eq(m->posture, "lockdown");
+	ck_assert_ptr_nonnull(strstr(m->notice, "lockdown"));
+	event(m, "policy", json_pack("{s:s, s:b}", "policy", "default@2#ff",
+	    "ok", 1), 0);
+	ck_assert_str_eq(m->policy, "default@2#ff");
+	event(m, "policy", json_pack("{s:s, s:b, s:s}", "policy",
+	    "default@2#ff", "ok", 0, "error", "bad rule"), 0);
+	ck_assert_str_eq(m->policy, "default@2#ff");
+	ck_assert_ptr_nonnull(strstr(m->notice, "bad rule"));
+	event(m, "health", json_pack("{s:s, s:s}", "audit", "unavailable",
+	    "message", "disk full"), 0);
+	ck_assert_str_eq(m->health, "disk full");
+	event(m, "health", json_pack("{s:s}", "audit", "ok"), 0);
+	ck_assert_ptr_null(m->health);
+	tui_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bad_events)
+{
+	static const char *const frames[] = { "", "pending", "pending ",
+		"pending {", "pending []", "pending {\"tool\":\"x\"}",
+		"nosuchtopic {}", "resolved {\"request\":1}",
+		"averyveryverylongtopicname {}", "session {\"a\":1}",
+		"pending {\"request\":\"a\",\"request\":\"b\"}" };
+	tui_model *m = tui_model_new();
+
+	for (size_t i = 0; i < CS_ARRAY_LEN(frames); i++)
+		ck_assert_int_eq(tui_model_apply_event(m, frames[i],
+		    strlen(frames[i]), 0, 0) & ~TUI_CHG_HISTORY, 0);
+	ck_assert_uint_eq(m->item_count, 0);
+	ck_assert_uint_eq(m->sess_count, 0);
+	tui_model_free(m);
+}
+END_TEST
+
+START_TEST(test_latency_p50)
+{
+	tui_model *m = tui_model_new();
+
+	ck_assert_int_eq(tui_model_latency_p50(m), -1);
+	tui_model_note_latency(m, 5000);
+	ck_assert_int_eq(tui_model_latency_p50(m), 5000);
+	tui_model_note_latency(m, 1000);
+	tui_model_note_latency(m, 3000);
+	ck_assert_int_eq(tui_model_latency_p50(m), 3000);
+	tui_model_note_latency(m, 4000);
+	ck_assert_int_eq(tui_model_latency_p50(m), 3000); /* lower middle */
+	tui_model_note_latency(m, -7);                    /* clock skew */
+	ck_assert_int_eq(tui_model_latency_p50(m), 3000);
+	/* the ring keeps the latest values only */
+	for (int i = 0; i < TUI_LATENCY_RING; i++)
+		tui_model_note_latency(m, 100);
+	ck_assert_int_eq(tui_model_latency_p50(m), 100);
+	tui_model_free(m);
+}
+END_TEST
+
+START_TEST(test_conn_notices)
+{
+	tui_model *m = tui_model_new();
+
+	ck_assert_int_eq(m->conn, TUI_CONN_CONNECTING);
+	ck_assert(tui_model_set_conn(m, TUI_CONN_UP, 0) & TUI_CHG_STATUS);
+	ck_assert_str_eq(m->notice, "connected");
+	ck_assert_int_eq(tui_model_set_conn(m, TUI_CONN_UP, 0), 0);
+	tui_model_set_conn(m, TUI_CONN_DOWN, 0);
+	ck_assert_ptr_nonnull(strstr(m->notice, "disconnected"));
+	ck_assert_ptr_nonnull(strstr(m->notice, "retrying"));
+	tui_model_set_conn(m, TUI_CONN_UP, 0);
+	ck_assert_str_eq(m->notice, "reconnected");
+	tui_model_free(m);
+}
+END_TEST
+
+START_TEST(test_history_cache)
+{
+	tui_model *m = tui_model_new();
+	json_t *ev;
+
+	ck_assert_int_eq(tui_model_hist_oldest_seq(m), 0);
+	ck_assert(tui_model_hist_wants_more(m, 10));
+	for (int64_t seq = 1000; seq > 500; seq--) {
+		ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "kind",
+		    seq % 2 ? "decision" : "trust", "ts", (json_int_t) seq,
+		    "decision", "deny", "by", "operator", "tool", "x",
+		    "reason", "because", "operator", "carol");
+		ck_assert_cs_ok(tui_model_hist_add(m, seq, ev));
+		json_decref(ev);
+	}
+	ck_assert_uint_eq(m->hist_count, 500);
+	ck_assert_int_eq(tui_model_hist_oldest_seq(m), 501);
+	ck_assert(!tui_model_hist_wants_more(m, 10));
+	tui_model_hist_move(m, 495);
+	ck_assert(tui_model_hist_wants_more(m, 10));
+	m->hist_done = true;
+	ck_assert(!tui_model_hist_wants_more(m, 10));
+	ck_assert_int_eq(tui_model_hist_selected(m)->seq, 505);
+	ck_assert_str_eq(m->hist[0].what, "trust -1 -> -1 by carol: because");
+	ck_assert_str_eq(m->hist[1].what, "because");
+	/* a new history filter forgets the cache */
+	ck_assert_cs_ok(tui_model_set_filter(m, 2, "decision:deny"));
+	ck_assert_uint_eq(m->hist_count, 0);
+	ck_assert(!m->hist_done);
+	ck_assert_str_eq(m->hist_filter.decision, "deny");
+	tui_model_free(m);
+}
+END_TEST
+
+/* ---- line editor ------------------------------------------------------ */
+
+/* Type a UTF-8 string into the prompt, one character at a time. */
+static void
+type(tui_prompt *p, const char *s)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	size_t len = strlen(s), at = 0;
+
+	while (at < len) {
+		uint32_t cp;
+		size_t n = tui_text_utf8_decode(u + at, len - at, &cp);
+
+		ck_assert_uint_gt(n, 0);
+		ck_assert_int_eq(tui_prompt_key(p, (int) cp, true),
+		    TUI_PROMPT_CONTINUE);
+		at += n;
+	}
+}
+
+START_TEST(test_prompt_edit)
+{
+	tui_prompt p;
+
+	tui_prompt_open(&p, TUI_PROMPT_TEXT, 7, "reason: ", NULL, NULL,
+	    "r-1");
+	ck_assert(p.active);
+	ck_assert_str_eq(p.target, "r-1");
+	type(&p, "h\xc3\xa9llo");
+	ck_assert_str_eq(p.buf, "h\xc3\xa9llo");
+	tui_prompt_key(&p, KEY_BACKSPACE, false);
+	ck_assert_str_eq(p.buf, "h\xc3\xa9ll");
+	tui_prompt_key(&p, KEY_LEFT, false);
+	tui_prompt_key(&p, KEY_LEFT, false);
+	tui_prompt_key(&p, KEY_LEFT, false);
+	ck_assert_uint_eq(tui_prompt_cursor_chars(&p), 1);
+	tui_prompt_key(&p, 127, true); /* DEL as backspace */
+	ck_assert_str_eq(p.buf, "\xc3\xa9ll");
+	tui_prompt_key(&p, KEY_DC, false);
+	ck_assert_str_eq(p.buf, "ll");
+	/* controls and escape sequences never get in */
+	tui_prompt_key(&p, 0x07, true);
+	tui_prompt_key(&p, 0x200B, true);
+	tui_prompt_key(&p, 0x202E, true);
+	tui_prompt_key(&p, 0x9B, true);
+	ck_assert_str_eq(p.buf, "ll");
+	tui_prompt_key(&p, KEY_END, false);
+	type(&p, " ok now");
+	tui_prompt_key(&p, 'w' & 0x1f, true);
+	ck_assert_str_eq(p.buf, "ll ok ");
+	tui_prompt_key(&p, 'u' & 0x1f, true);
+	ck_assert_str_eq(p.buf, "");
+	type(&p, "done");
+	ck_assert_int_eq(tui_prompt_key(&p, '\r', true), TUI_PROMPT_ACCEPT);
+	ck_assert_str_eq(p.buf, "done");
+	ck_assert_int_eq(tui_prompt_key(&p, 27, true), TUI_PROMPT_CANCEL);
+	/* the buffer is bounded */
+	tui_prompt_open(&p, TUI_PROMPT_TEXT, 0, "x", NULL, NULL, NULL);
+	for (int i = 0; i < TUI_PROMPT_MAX + 50; i++)
+		tui_prompt_key(&p, 'x', true);
+	ck_assert_uint_eq(p.len, TUI_PROMPT_MAX);
+	tui_prompt_close(&p);
+	ck_assert(!p.active);
+}
+END_TEST
+
+START_TEST(test_prompt_choice)
+{
+	tui_prompt p;
+
+	tui_prompt_open(&p, TUI_PROMPT_CHOICE, 1, "sure? y/N", NULL, "ny",
+	    "r-1");
+	ck_assert_int_eq(tui_prompt_key(&p, 'x', true), TUI_PROMPT_CONTINUE);
+	ck_assert_int_eq(tui_prompt_key(&p, '\r', true), TUI_PROMPT_ACCEPT);
+	ck_assert_str_eq(p.buf, "n"); /* Enter takes the safe default */
+	tui_prompt_open(&p, TUI_PROMPT_CHOICE, 1, "sure? y/N", NULL, "ny",
+	    "r-1");
+	ck_assert_int_eq(tui_prompt_key(&p, 'y', true), TUI_PROMPT_ACCEPT);
+	ck_assert_str_eq(p.buf, "y");
+	tui_prompt_open(&p, TUI_PROMPT_CHOICE, 1, "level", "", "201", "s1");
+	ck_assert_int_eq(tui_prompt_key(&p, 27, true), TUI_PROMPT_CANCEL);
+}
+END_TEST
+
+static Suite *
+tui_suite(void)
+{
+	Suite *s = suite_create("tui");
+	TCase *tc;
+
+	tc = tcase_create("tui_text_clean");
+	tcase_add_loop_test(tc, test_clean_table, 0,
+	    (int) CS_ARRAY_LEN(clean_cases));
+	tcase_add_test(tc, test_clean_long);
+	tcase_add_test(tc, test_clean_dup);
+	tcase_add_test(tc, test_clean_every_code_point);
+	tcase_add_test(tc, test_clean_every_byte_pair);
+	tcase_add_test(tc, test_text_fit);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tui_model_queue");
+	tcase_add_test(tc, test_queue_order);
+	tcase_add_test(tc, test_queue_cursor_follows);
+	tcase_add_test(tc, test_filters);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tui_fmt");
+	tcase_add_loop_test(tc, test_countdown, 0,
+	    (int) CS_ARRAY_LEN(countdowns));
+	tcase_add_test(tc, test_age);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tui_model_apply");
+	tcase_add_test(tc, test_apply_hello);
+	tcase_add_test(tc, test_apply_events);
+	tcase_add_test(tc, test_bad_events);
+	tcase_add_test(tc, test_latency_p50);
+	tcase_add_test(tc, test_conn_notices);
+	tcase_add_test(tc, test_history_cache);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tui_prompt");
+	tcase_add_test(tc, test_prompt_edit);
+	tcase_add_test(tc, test_prompt_choice);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(tui_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
