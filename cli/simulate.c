@@ -26,11 +26,11 @@ static const struct persona personas[] = {
 	{ "finance-agent", "carol", "pay supplier invoices for March",
 	    "tool:payments.* tool:db.query tool:email.send", NULL, 2 },
 	{ "research-agent", "dave", "summarise competitor pricing pages",
-	    "tool:http.* tool:fs.read tool:fs.write", "planner", 1 },
+	    "tool:http.* tool:fs.read tool:fs.write", "planner", 2 },
 	{ "ops-agent", "erin", "rotate expiring service credentials",
 	    "tool:secrets.* tool:shell.exec tool:fs.*", NULL, 3 },
 	{ "intern-bot", "frank", "clean up the shared drive",
-	    "tool:fs.* tool:shell.exec", "orchestrator,cleaner", 1 },
+	    "tool:fs.* tool:shell.exec", "orchestrator,cleaner", 2 },
 };
 
 /* One call template: tool and args, with a relative weight. */
