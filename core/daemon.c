@@ -22,9 +22,12 @@
 #include "home.h"
 #include "pol.h"
 #include "store.h"
+#include "tp_http.h"
 #include "tp_server.h"
+#include "tp_webhook.h"
 
 #define CONTROL_TAG (1ULL << 63)
+#define HTTP_TAG (1ULL << 62)
 #define TICK_MS 10
 
 #ifndef CS_DEFAULT_POLICY
@@ -43,11 +46,14 @@ struct daemon {
 	core_cfg cfg;
 	core_engine *eng;
 	core_store *store;      /* writer's handle */
+	core_store *ckpt;       /* the timer's handle, for WAL checkpoints */
 	core_store *reader;     /* status lookups, under the engine's lock */
 	char *db_path;
 	tp_server *agent;
 	tp_server *control;
 	tp_pub *pub;
+	tp_http *http;          /* NULL unless http_listen is set */
+	tp_webhook *webhook;    /* NULL unless webhooks are configured */
 
 	pthread_mutex_t q_mtx;
 	pthread_cond_t q_cond;
@@ -129,15 +135,19 @@ send_reply(struct daemon *d, const core_reply *r)
 {
 	char *text;
 	tp_server *srv = (r->handle & CONTROL_TAG) ? d->control : d->agent;
+	bool http = (r->handle & (CONTROL_TAG | HTTP_TAG)) == HTTP_TAG;
 
-	if (r->handle == 0 || srv == NULL)
+	if (r->handle == 0 || (http ? d->http == NULL : srv == NULL))
 		return;
 	if (r->event != NULL && json_object_get(r->event, "seq") != NULL)
 		json_object_set(r->msg, "audit_seq",
 		    json_object_get(r->event, "seq"));
 	if ((text = json_dumps(r->msg, JSON_COMPACT)) == NULL)
 		return;
-	tp_server_reply(srv, r->handle, text, strlen(text));
+	if (http)
+		tp_http_reply(d->http, r->handle, text, strlen(text));
+	else
+		tp_server_reply(srv, r->handle, text, strlen(text));
 	free(text);
 }
 
@@ -156,6 +166,9 @@ deliver(struct daemon *d, core_fx *fx)
 				    strlen(text));
 			free(text);
 		}
+		/* pages follow committed events, off the decision path */
+		tp_webhook_event(d->webhook, fx->pubs[i].topic,
+		    fx->pubs[i].msg);
 	}
 }
 
@@ -244,6 +257,7 @@ publish_health(struct daemon *d, bool ok)
 	    "audit store unavailable: every call is denied");
 	if (d->pub != NULL && n > 0)
 		tp_pub_send(d->pub, "health", buf, (size_t) n);
+	tp_http_set_health(d->http, ok);
 }
 
 /* Writer thread: take everything queued, commit it in one transaction,
@@ -369,6 +383,43 @@ agent_cb(void *ud, uint64_t handle, const char *buf, size_t len,
 	enqueue(d, &fx, false);
 }
 
+/* Start the notifier that pages operators through webhooks. */
+static cs_err
+open_webhooks(struct daemon *d, char **cause)
+{
+	tp_webhook_target targets[CORE_CFG_WEBHOOKS_MAX];
+	char *home = realpath(d->home, NULL);
+	cs_err rv;
+
+	for (size_t i = 0; i < d->cfg.webhook_count; i++) {
+		const core_cfg_webhook *w = &d->cfg.webhooks[i];
+
+		targets[i] = (tp_webhook_target) {
+			.url = w->url, .slack = w->slack,
+			.after_ms = w->after_s * 1000,
+			.before_deadline_ms = w->before_deadline_s * 1000,
+			.timeout_ms = w->timeout_ms, .retries = w->retries,
+		};
+	}
+	rv = tp_webhook_open(&(tp_webhook_opts) {
+		.targets = targets, .target_count = d->cfg.webhook_count,
+		.queue_max = d->cfg.webhook_queue_max,
+		.track_max = d->cfg.max_pending,
+		.home = home != NULL ? home : d->home,
+	}, &d->webhook, cause);
+	free(home);
+	if (rv == CS_OK)
+		cs_log("webhooks: %zu configured", d->cfg.webhook_count);
+	return rv;
+}
+
+/* Calls waiting for an operator, for the HTTP /healthz. */
+static size_t
+http_pending(void *ud)
+{
+	return core_engine_pending_count(((struct daemon *) ud)->eng);
+}
+
 /* Map a peer uid to a user name. */
 static void
 uid_name(long long uid, char *out, size_t size)
@@ -408,11 +459,18 @@ timer_main(void *arg)
 	struct daemon *d = arg;
 	struct timespec ts = { 0, TICK_MS * 1000000L };
 
+	int64_t next_checkpoint = 0;
+
 	while (!d->timer_stop) {
 		core_fx fx;
 		int64_t now = cs_mono_ms();
 
 		nanosleep(&ts, NULL);
+		if (d->ckpt != NULL && now >= next_checkpoint) {
+			/* keep the WAL short without stalling a commit */
+			(void) core_store_checkpoint(d->ckpt, NULL);
+			next_checkpoint = now + 500;
+		}
 		if (core_engine_next_wake(d->eng) > now)
 			continue;
 		core_fx_init(&fx);
@@ -674,6 +732,13 @@ main(int argc, char **argv)
 		free(why);
 		goto fail;
 	}
+	if (core_store_open(d.db_path, 0, &d.ckpt, &cause) != CS_OK) {
+		cs_log("warning: no checkpoint handle (%s): the WAL will grow "
+		    "until the next start", cause != NULL ? cause : "?");
+		free(cause);
+		cause = NULL;
+		d.ckpt = NULL;
+	}
 	if (cs_home_check_pid(home, &cause) != CS_OK)
 		goto fail;
 	if ((d.eng = core_engine_new(&d.cfg, pol, key, key_len)) == NULL) {
@@ -705,6 +770,8 @@ main(int argc, char **argv)
 
 	pthread_mutex_init(&d.q_mtx, NULL);
 	pthread_cond_init(&d.q_cond, NULL);
+	if (d.cfg.webhook_count > 0 && open_webhooks(&d, &cause) != CS_OK)
+		goto fail;
 	if (pthread_create(&d.writer, NULL, writer_main, &d) != 0) {
 		cause = strdup("could not start the audit writer");
 		goto fail;
@@ -766,6 +833,22 @@ main(int argc, char **argv)
 		if (rv != CS_OK)
 			goto stop;
 	}
+	if (d.cfg.http_listen != NULL) {
+		/* HTTP calls are agent frames under handles of their own */
+		tp_http_opts ho = {
+			.url = d.cfg.http_listen,
+			.max_body = d.cfg.http_max_body > 0 ?
+			    d.cfg.http_max_body : d.cfg.recv_max,
+			.max_inflight = d.cfg.agent_contexts,
+			.bind_max = d.cfg.recent_max, .handle_tag = HTTP_TAG,
+			.cb = agent_cb, .pending_count = http_pending,
+			.ud = &d,
+		};
+
+		if (tp_http_open(&ho, &d.http, &cause) != CS_OK)
+			goto stop;
+		cs_log("HTTP ingress on %s", tp_http_url(d.http));
+	}
 	cs_log("countersignd ready: home %s, policy %s (%s), operators %s%s",
 	    home, core_engine_policy_version(d.eng), d.policy_path,
 	    d.cfg.operators[0], d.cfg.operator_count > 1 ? ", ..." : "");
@@ -814,6 +897,8 @@ stop:
 
 		nanosleep(&linger, NULL); /* let the last replies leave */
 	}
+	tp_http_close(d.http);
+	tp_webhook_close(d.webhook);
 	tp_server_close(d.agent);
 	tp_server_close(d.control);
 	tp_pub_close(d.pub);
@@ -821,6 +906,7 @@ stop:
 		cs_log("error: %s", cause);
 	core_engine_free(d.eng);
 	core_store_close(d.reader);
+	core_store_close(d.ckpt);
 	core_store_close(d.store);
 	cs_home_unlock_pid(home);
 	goto out;
@@ -833,7 +919,9 @@ fail:
 		if (write(ready_fd, &bad, 1) != 1)
 			status = 1;
 	}
+	tp_webhook_close(d.webhook);
 	core_engine_free(d.eng);
+	core_store_close(d.ckpt);
 	core_store_close(d.store);
 	if (home != NULL)
 		cs_home_unlock_pid(home);

@@ -333,6 +333,9 @@ store_setup_writer(core_store *st, char **cause)
 	if ((rv = store_pragma_expect(st, "PRAGMA journal_mode=WAL", "wal",
 	    cause)) != CS_OK ||
 	    (rv = store_exec(st, "PRAGMA synchronous=FULL", cause)) != CS_OK ||
+	    /* checkpoints run off the commit path: core_store_checkpoint */
+	    (rv = store_exec(st, "PRAGMA wal_autocheckpoint=0", cause)) !=
+	    CS_OK ||
 	    (rv = store_exec(st, "PRAGMA foreign_keys=ON", cause)) != CS_OK ||
 	    (rv = store_pragma_expect(st, "PRAGMA quick_check", "ok",
 	    cause)) != CS_OK)
@@ -1139,6 +1142,28 @@ out:
 	if (rv == CS_EDB)
 		cs_log("audit store %s: hash at %lld: %s", st->path,
 		    (long long) seq, sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	return rv;
+}
+
+cs_err
+core_store_checkpoint(core_store *st, int64_t *wal_frames)
+{
+	sqlite3_stmt *s = NULL;
+	cs_err rv = CS_EDB;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA wal_checkpoint(PASSIVE)", -1,
+	    &s, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_step(s) != SQLITE_ROW)
+		goto out;
+	if (wal_frames != NULL)
+		*wal_frames = sqlite3_column_int64(s, 1);
+	rv = CS_OK;
+out:
+	if (rv != CS_OK)
+		cs_log("audit store %s: checkpoint: %s", st->path,
+		    sqlite3_errmsg(st->db));
 	sqlite3_finalize(s);
 	return rv;
 }

@@ -97,6 +97,12 @@ void core_store_last_hash(const core_store *st, char out[65]);
  * there is no such row. */
 cs_err core_store_hash_at(core_store *st, int64_t seq, char out[65]);
 
+/* core_store_checkpoint copies committed WAL frames into the database
+ * without blocking the writer (PRAGMA wal_checkpoint(PASSIVE)). The writer
+ * never checkpoints inline, so a second writable handle calls this from
+ * another thread. *wal_frames (if not NULL) gets the WAL's size in frames. */
+cs_err core_store_checkpoint(core_store *st, int64_t *wal_frames);
+
 /* core_store_fault_set is a test hook: when armed, the next append fails
  * as if the disk were full. */
 void core_store_fault_set(core_store *st, bool fail_appends);
