@@ -2,8 +2,10 @@
  * SPDX-License-Identifier: MIT */
 #include "cfg.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void
 core_cfg_defaults(core_cfg *cfg)
@@ -26,6 +28,7 @@ core_cfg_defaults(core_cfg *cfg)
 	cfg->control_contexts = 16;
 	cfg->socket_mode = 0600;
 	cfg->mask_defaults = true;
+	cfg->webhook_queue_max = 256;
 }
 
 /* The masked argument paths when config.json names none. */
@@ -65,6 +68,10 @@ core_cfg_fini(core_cfg *cfg)
 	free(cfg->agent_url);
 	free(cfg->control_url);
 	free(cfg->events_url);
+	free(cfg->http_listen);
+	for (size_t i = 0; i < cfg->webhook_count; i++)
+		free(cfg->webhooks[i].url);
+	free(cfg->webhooks);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -77,7 +84,7 @@ core_cfg_is_operator(const core_cfg *cfg, const char *name)
 	return false;
 }
 
-enum cfg_kind { CFG_INT, CFG_SIZE, CFG_MS, CFG_STR, CFG_MODE };
+enum cfg_kind { CFG_INT, CFG_SIZE, CFG_MS, CFG_STR, CFG_MODE, CFG_BOOL };
 
 struct cfg_field {
 	const char *key;
@@ -111,6 +118,9 @@ static const struct cfg_field cfg_fields[] = {
 	F("control_url", CFG_STR, control_url, 0, 0),
 	F("events_url", CFG_STR, events_url, 0, 0),
 	F("jti_max_uses", CFG_SIZE, jti_max_uses, 0, 1000000000),
+	F("http_allow_remote", CFG_BOOL, http_allow_remote, 0, 1),
+	F("http_max_body", CFG_SIZE, http_max_body, 1024, 16777216),
+	F("webhook_queue_max", CFG_SIZE, webhook_queue_max, 1, 1000000),
 };
 #undef F
 
@@ -134,6 +144,15 @@ cfg_set(core_cfg *cfg, const struct cfg_field *f, json_t *v,
 			return CS_ENOMEM;
 		free(*(char **) (void *) base);
 		*(char **) (void *) base = s;
+		return CS_OK;
+	}
+	if (f->kind == CFG_BOOL) {
+		if (!json_is_boolean(v)) {
+			cs_set_cause(cause, "%s: \"%s\" must be true or false",
+			    path, f->key);
+			return CS_EPARSE;
+		}
+		*(bool *) (void *) base = json_is_true(v);
 		return CS_OK;
 	}
 	if (f->kind == CFG_MODE && json_is_string(v)) {
@@ -165,7 +184,186 @@ cfg_set(core_cfg *cfg, const struct cfg_field *f, json_t *v,
 		*(int64_t *) (void *) base = (int64_t) n;
 		break;
 	case CFG_STR:
+	case CFG_BOOL:
 		break;
+	}
+	return CS_OK;
+}
+
+/* Read http_listen ("HOST:PORT" or "http://HOST:PORT") into its
+ * normalized "http://HOST:PORT" form. */
+static cs_err
+cfg_http_listen(core_cfg *cfg, json_t *v, const char *path, char **cause)
+{
+	const char *text = json_string_value(v), *host, *colon, *p;
+	size_t host_len, port_len;
+	char *url;
+
+	if (text == NULL)
+		goto bad;
+	host = strncmp(text, "http://", 7) == 0 ? text + 7 : text;
+	if (*host == '[') {
+		if ((colon = strchr(host, ']')) == NULL || colon[1] != ':')
+			goto bad;
+		colon++;
+		for (p = host + 1; p < colon - 1; p++)
+			if (strchr("0123456789abcdefABCDEF:.", *p) == NULL)
+				goto bad;
+	} else {
+		if ((colon = strrchr(host, ':')) == NULL)
+			goto bad;
+		for (p = host; p < colon; p++)
+			if (strchr("abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-", *p) ==
+			    NULL)
+				goto bad;
+	}
+	host_len = (size_t) (colon - host);
+	port_len = strspn(colon + 1, "0123456789");
+	if (host_len == 0 || host_len > 255 || port_len == 0 ||
+	    port_len > 5 || strtol(colon + 1, NULL, 10) > 65535 ||
+	    (colon[1 + port_len] != '\0' && strcmp(colon + 1 + port_len,
+	    "/") != 0))
+		goto bad;
+	if ((url = cs_asprintf("http://%.*s:%.*s", (int) host_len, host,
+	    (int) port_len, colon + 1)) == NULL)
+		return CS_ENOMEM;
+	free(cfg->http_listen);
+	cfg->http_listen = url;
+	return CS_OK;
+bad:
+	cs_set_cause(cause, "%s: \"http_listen\" must look like "
+	    "\"127.0.0.1:8787\" or \"http://127.0.0.1:8787\"", path);
+	return CS_EPARSE;
+}
+
+bool
+core_cfg_listen_is_loopback(const char *url)
+{
+	char host[256];
+	const char *start, *end;
+	unsigned char addr[16];
+
+	if (url == NULL || strncmp(url, "http://", 7) != 0)
+		return false;
+	start = url + 7;
+	if (*start == '[') {
+		start++;
+		end = strchr(start, ']');
+	} else
+		end = strrchr(start, ':');
+	if (end == NULL || (size_t) (end - start) >= sizeof host)
+		return false;
+	memcpy(host, start, (size_t) (end - start));
+	host[end - start] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, addr) == 1)
+		return addr[0] == 127;
+	if (inet_pton(AF_INET6, host, addr) == 1) {
+		static const unsigned char one[16] = { [15] = 1 };
+
+		return memcmp(addr, one, sizeof one) == 0;
+	}
+	return false;
+}
+
+/* Read one webhook object over its defaults. */
+static cs_err
+cfg_webhook(core_cfg_webhook *w, json_t *obj, size_t index,
+    const char *path, char **cause)
+{
+	static const struct {
+		const char *key;
+		long long min, max;
+	} nums[] = {
+		{ "after_s", 0, 86400 }, { "before_deadline_s", 0, 86400 },
+		{ "timeout_ms", 100, 120000 }, { "retries", 0, 10 },
+	};
+	const char *key, *url, *format;
+	json_t *v;
+
+	*w = (core_cfg_webhook) { .after_s = 30, .before_deadline_s = 20,
+		.timeout_ms = 3000, .retries = 3 };
+	if (!json_is_object(obj)) {
+		cs_set_cause(cause, "%s: webhooks[%zu] must be an object", path,
+		    index);
+		return CS_EPARSE;
+	}
+	json_object_foreach(obj, key, v) {
+		size_t i;
+		long long n;
+
+		if (strcmp(key, "url") == 0 || strcmp(key, "format") == 0)
+			continue;
+		for (i = 0; i < CS_ARRAY_LEN(nums); i++)
+			if (strcmp(key, nums[i].key) == 0)
+				break;
+		if (i == CS_ARRAY_LEN(nums)) {
+			cs_set_cause(cause, "%s: webhooks[%zu]: unknown setting "
+			    "\"%s\"", path, index, key);
+			return CS_EPARSE;
+		}
+		n = json_is_integer(v) ? json_integer_value(v) : -1;
+		if (n < nums[i].min || n > nums[i].max) {
+			cs_set_cause(cause, "%s: webhooks[%zu].%s must be an "
+			    "integer from %lld to %lld", path, index, key,
+			    nums[i].min, nums[i].max);
+			return CS_EPARSE;
+		}
+		if (i == 0)
+			w->after_s = n;
+		else if (i == 1)
+			w->before_deadline_s = n;
+		else if (i == 2)
+			w->timeout_ms = n;
+		else
+			w->retries = (int) n;
+	}
+	url = json_string_value(json_object_get(obj, "url"));
+	if (url == NULL || (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) || strlen(url) > 2048 ||
+	    strcspn(url, " \t\r\n\"\\") != strlen(url)) {
+		cs_set_cause(cause, "%s: webhooks[%zu].url must be an http:// "
+		    "or https:// URL", path, index);
+		return CS_EPARSE;
+	}
+	v = json_object_get(obj, "format");
+	format = v != NULL ? json_string_value(v) : "generic";
+	if (format == NULL || (strcmp(format, "generic") != 0 &&
+	    strcmp(format, "slack") != 0)) {
+		cs_set_cause(cause, "%s: webhooks[%zu].format must be "
+		    "\"generic\" or \"slack\"", path, index);
+		return CS_EPARSE;
+	}
+	w->slack = strcmp(format, "slack") == 0;
+	if ((w->url = strdup(url)) == NULL)
+		return CS_ENOMEM;
+	return CS_OK;
+}
+
+/* Read the webhooks array. */
+static cs_err
+cfg_webhooks(core_cfg *cfg, json_t *v, const char *path, char **cause)
+{
+	size_t i;
+	json_t *item;
+	cs_err rv;
+
+	if (!json_is_array(v) ||
+	    json_array_size(v) > CORE_CFG_WEBHOOKS_MAX) {
+		cs_set_cause(cause, "%s: \"webhooks\" must be an array of at "
+		    "most %d objects", path, CORE_CFG_WEBHOOKS_MAX);
+		return CS_EPARSE;
+	}
+	if ((cfg->webhooks = calloc(json_array_size(v) + 1,
+	    sizeof *cfg->webhooks)) == NULL)
+		return CS_ENOMEM;
+	json_array_foreach(v, i, item) {
+		if ((rv = cfg_webhook(&cfg->webhooks[i], item, i, path,
+		    cause)) != CS_OK)
+			return rv;
+		cfg->webhook_count = i + 1;
 	}
 	return CS_OK;
 }
@@ -272,6 +470,17 @@ core_cfg_load(const char *path, core_cfg *cfg, char **cause)
 				goto done;
 			continue;
 		}
+		if (strcmp(key, "http_listen") == 0) {
+			if ((rv = cfg_http_listen(cfg, v, path, cause)) !=
+			    CS_OK)
+				goto done;
+			continue;
+		}
+		if (strcmp(key, "webhooks") == 0) {
+			if ((rv = cfg_webhooks(cfg, v, path, cause)) != CS_OK)
+				goto done;
+			continue;
+		}
 		for (i = 0; i < CS_ARRAY_LEN(cfg_fields); i++)
 			if (strcmp(key, cfg_fields[i].key) == 0)
 				break;
@@ -284,6 +493,13 @@ core_cfg_load(const char *path, core_cfg *cfg, char **cause)
 		if ((rv = cfg_set(cfg, &cfg_fields[i], v, path, cause)) !=
 		    CS_OK)
 			goto done;
+	}
+	if (cfg->http_listen != NULL && !cfg->http_allow_remote &&
+	    !core_cfg_listen_is_loopback(cfg->http_listen)) {
+		cs_set_cause(cause, "%s: \"http_listen\" %s is not a loopback "
+		    "address; set \"http_allow_remote\": true to serve other "
+		    "hosts", path, cfg->http_listen);
+		rv = CS_EPARSE;
 	}
 done:
 	json_decref(root);

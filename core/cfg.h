@@ -5,6 +5,19 @@
 
 #include "cs.h"
 
+#define CORE_CFG_WEBHOOKS_MAX 16
+
+/* One webhook that pages operators about calls nobody has decided. */
+typedef struct core_cfg_webhook {
+	char *url;                 /* http:// or https:// */
+	bool slack;                /* "format": "slack"; else "generic" */
+	int64_t after_s;           /* page when undecided this long (30) */
+	int64_t before_deadline_s; /* page again this long before the
+	                            * deadline (20); 0: no second page */
+	int64_t timeout_ms;        /* per attempt (3000) */
+	int retries;               /* attempts after the first (3) */
+} core_cfg_webhook;
+
 typedef struct core_cfg {
 	char **operators;        /* names allowed to decide; empty: daemon user */
 	size_t operator_count;
@@ -34,6 +47,14 @@ typedef struct core_cfg {
 	                          * events and on consoles */
 	size_t mask_count;
 	bool mask_defaults;      /* internal: defaults not yet applied */
+	char *http_listen;       /* HTTP ingress as "http://HOST:PORT"; NULL:
+	                          * off. Loopback only unless
+	                          * http_allow_remote */
+	bool http_allow_remote;  /* (false) */
+	size_t http_max_body;    /* largest POST body; 0: recv_max */
+	core_cfg_webhook *webhooks; /* pages for undecided calls */
+	size_t webhook_count;
+	size_t webhook_queue_max;/* pages waiting for delivery (256) */
 } core_cfg;
 
 /* core_cfg_defaults fills cfg with the defaults above. */
@@ -46,6 +67,10 @@ cs_err core_cfg_load(const char *path, core_cfg *cfg, char **cause);
 
 /* core_cfg_fini frees what cfg owns. */
 void core_cfg_fini(core_cfg *cfg);
+
+/* core_cfg_listen_is_loopback reports whether an "http://HOST:PORT"
+ * address names this host only: 127.0.0.0/8, [::1] or localhost. */
+bool core_cfg_listen_is_loopback(const char *url);
 
 /* core_cfg_is_operator reports whether name may decide. */
 bool core_cfg_is_operator(const core_cfg *cfg, const char *name);
