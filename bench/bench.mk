@@ -1,5 +1,5 @@
-# bench/bench.mk: countersign-bench and `make bench` (included by the
-# top-level Makefile; never part of `make test`).
+# bench/bench.mk: countersign-bench, console-bench and `make bench`
+# (included by the top-level Makefile; never part of `make test`).
 # SPDX-License-Identifier: MIT
 
 BENCH_BIN := $(BINDIR)/countersign-bench
@@ -8,9 +8,18 @@ $(BENCH_BIN): $(BUILD)/bench/countersign-bench.o $(LIBCS) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
+# console-bench: the console's model and drawing code, headless (ncurses
+# on /dev/null, the history view over a scratch audit store).
+CONSOLE_BENCH := $(BINDIR)/console-bench
+
+$(CONSOLE_BENCH): $(BUILD)/bench/console-bench.o $(LIBTUI) $(LIBCS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES) $(DEP_LIBS)
+
 # BENCH_QUICK=1: ~1 s points instead of ~5 s. BENCH_PEERS=0 skips the
 # Cerbos side-by-side run.
-bench: $(BINDIR)/countersignd $(BINDIR)/countersignctl $(BENCH_BIN)
+bench: $(BINDIR)/countersignd $(BINDIR)/countersignctl $(BENCH_BIN) \
+    $(CONSOLE_BENCH)
 	@BIN=$(BINDIR) bench/run.sh
 
 # Where the daemon spends its time under load (needs perf).

@@ -4,9 +4,10 @@
 # echo, in-process policy evaluation) in the same run, and print a table.
 # Builds nothing (make does). Exits non-zero only when a run had errors or
 # the audit store missed a decision row; timings never fail it.
-# Environment: BIN (folder with countersignd and countersign-bench, default
-# bin), BENCH_QUICK=1 (~1 s points instead of ~5 s), BENCH_PEERS=0 (skip
-# the Cerbos side-by-side run), BENCH_OUT (also write the table there).
+# Environment: BIN (folder with countersignd, countersign-bench and
+# console-bench, default bin), BENCH_QUICK=1 (~1 s points instead of ~5 s),
+# BENCH_PEERS=0 (skip the Cerbos side-by-side run), BENCH_OUT (also write
+# the table there).
 # SPDX-License-Identifier: MIT
 
 set -u
@@ -158,6 +159,30 @@ for r in 10 100 1000; do
 	run "eval-rules-$r" --eval --rules "$r" --duration "$dur"
 done
 
+# --- the console: its model and drawing code, headless --------------------------
+# console-bench prints one line per measurement ("console=NAME ..."); each
+# line also goes to $work/console-NAME.out for the table.
+if [ -x "$BIN/console-bench" ] && cp "$BIN/console-bench" "$work/bin/"; then
+	quick=
+	[ "$dur" = 1 ] && quick=--quick
+	"$work/bin/console-bench" $quick >"$work/console.all" \
+	    2>"$work/console.err"
+	rc=$?
+	while read -r line; do
+		name=${line%% *}
+		name=console-${name#console=}
+		printf '%-22s %s\n' "$name" "${line#* }"
+		printf '%s\n' "$line" >"$work/$name.out"
+	done <"$work/console.all"
+	if [ "$rc" -ne 0 ]; then
+		echo "console-bench FAILED (exit $rc):"
+		sed 's/^/    /' "$work/console.err"
+		status=1
+	fi
+else
+	echo "bench: $BIN/console-bench is not built; no console figures" >&2
+fi
+
 # --- a peer: Cerbos over HTTP, same concurrency ------------------------------
 peer_line=
 if [ "$peers" != 0 ]; then
@@ -180,6 +205,7 @@ rss() {
 	echo "$(mib "$a") → $(mib "$b")"
 }
 int() { awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.0f", a }'; }
+ms() { awk -v a="$1" 'BEGIN { if (a == "-") print "-"; else printf "%.1f", a / 1000 }'; }
 lat() { echo "$(int "$(get "$1" p50_us)") / $(int "$(get "$1" p99_us)")"; }
 row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
 
@@ -245,6 +271,28 @@ table() {
 		    "$(lat cs-tcp-16) (tcp)" \
 		    "$(int "$(get cerbos p50_us)") / $(int "$(get cerbos p99_us)") (Cerbos)" "" "" ""
 	fi
+	# the console (console-bench: medians; "→ screen" includes the
+	# ncurses refresh, written to /dev/null)
+	row "console: apply 1,000 events (pending/resolved), 10,000 pending: ms" \
+	    "$(ms "$(get console-apply-10000 median_us)")" \
+	    "$(ms "$(get console-apply-0 median_us)") (empty queue)" \
+	    "$(ratio "$(get console-apply-10000 median_us)" "$(get console-apply-0 median_us)")" "" ""
+	row "console: hello snapshot of 10,000 pending (late connect): ms" \
+	    "$(ms "$(get console-hello median_us)")" "" "" "" ""
+	row "console: full redraw 120x40, 10,000 pending: µs" \
+	    "$(int "$(get console-redraw-queue median_us)")" \
+	    "$(int "$(get console-redraw-history median_us)") (history view)" "" "" ""
+	row "console: key j/k → screen, 10,000 pending: p50 / p99 µs" \
+	    "$(int "$(get console-key-queue median_us)") / $(int "$(get console-key-queue p99_us)")" \
+	    "" "" "" ""
+	row "console: key j → screen, history of 100,000 audit rows: p50 / p99 µs" \
+	    "$(int "$(get console-key-history median_us)") / $(int "$(get console-key-history p99_us)")" \
+	    "" "" "" ""
+	row "console: key h → history view (newest page of 100,000 rows): µs" \
+	    "$(int "$(get console-key-history-open median_us)")" "" "" "" ""
+	row "console: history filter tool:NAME / text search, Enter → screen: ms" \
+	    "$(ms "$(get console-key-history-filter median_us)") / $(ms "$(get console-key-history-search median_us)")" \
+	    "" "" "" ""
 }
 
 echo

@@ -70,9 +70,9 @@ control_req(const char *type)
 
 /* Queue a request, with a notice when it cannot go out. */
 static void
-send_req(tui *t, enum tui_req_kind kind, const char *tag, json_t *req)
+send_req(tui *t, enum tp_console_req_kind kind, const char *tag, json_t *req)
 {
-	if (tui_net_request(t->net, kind, tag, req, CONTROL_TIMEOUT_MS) !=
+	if (tp_console_request(t->net, kind, tag, req, CONTROL_TIMEOUT_MS) !=
 	    CS_OK)
 		tui_notice(t, TUI_BAD, "too many requests waiting for "
 		    "countersignd; try again");
@@ -81,16 +81,17 @@ send_req(tui *t, enum tui_req_kind kind, const char *tag, json_t *req)
 void
 tui_act_hello(tui *t)
 {
-	if (!tui_net_queued(t->net, TUI_REQ_HELLO))
-		send_req(t, TUI_REQ_HELLO, NULL, control_req("hello"));
+	if (!tp_console_queued(t->net, TP_CONSOLE_REQ_HELLO))
+		send_req(t, TP_CONSOLE_REQ_HELLO, NULL, control_req("hello"));
 }
 
 void
 tui_act_refresh(tui *t)
 {
-	if (!tui_net_queued(t->net, TUI_REQ_SESSIONS) &&
-	    !tui_net_queued(t->net, TUI_REQ_HELLO))
-		send_req(t, TUI_REQ_SESSIONS, NULL, control_req("sessions"));
+	if (!tp_console_queued(t->net, TP_CONSOLE_REQ_SESSIONS) &&
+	    !tp_console_queued(t->net, TP_CONSOLE_REQ_HELLO))
+		send_req(t, TP_CONSOLE_REQ_SESSIONS, NULL,
+		    control_req("sessions"));
 	t->sessions_mono = cs_mono_ms();
 }
 
@@ -114,7 +115,7 @@ tui_act_decide(tui *t, const char *request, bool approve, bool for_session,
 		json_object_set_new(req, "quarantine", json_true());
 	snprintf(tag, sizeof tag, "%s %s", request, approve ? "approved" :
 	    "denied");
-	send_req(t, TUI_REQ_DECIDE, tag, req);
+	send_req(t, TP_CONSOLE_REQ_DECIDE, tag, req);
 	tui_notice(t, TUI_INFO, "%s %s%s%s", approve ? "approving" : "denying",
 	    request, for_session ? " for the session" : "",
 	    quarantine ? " and quarantining the session" : "");
@@ -129,7 +130,7 @@ tui_act_trust(tui *t, const char *session, int level, const char *reason)
 	json_object_set_new(req, "level", json_integer(level));
 	if (reason != NULL && *reason != '\0')
 		json_object_set_new(req, "reason", json_string(reason));
-	send_req(t, TUI_REQ_TRUST, session, req);
+	send_req(t, TP_CONSOLE_REQ_TRUST, session, req);
 }
 
 void
@@ -140,7 +141,7 @@ tui_act_posture(tui *t, const char *level, const char *reason)
 	json_object_set_new(req, "level", json_string(level));
 	if (reason != NULL && *reason != '\0')
 		json_object_set_new(req, "reason", json_string(reason));
-	send_req(t, TUI_REQ_POSTURE, level, req);
+	send_req(t, TP_CONSOLE_REQ_POSTURE, level, req);
 }
 
 void
@@ -150,7 +151,7 @@ tui_act_revoke(tui *t, const char *session, const char *grant)
 
 	json_object_set_new(req, "session", json_string(session));
 	json_object_set_new(req, "grant", json_string(grant));
-	send_req(t, TUI_REQ_REVOKE, grant, req);
+	send_req(t, TP_CONSOLE_REQ_REVOKE, grant, req);
 }
 
 /* Mark the whole screen for drawing after the model changed. */
@@ -171,13 +172,13 @@ changed(tui *t, int chg)
 
 /* The reply to a decide. */
 static void
-decide_reply(tui *t, const tui_reply *r)
+decide_reply(tui *t, const tp_console_reply *r)
 {
 	const char *type = tui_json_str(r->msg, "type", "");
 	const char *code = tui_json_str(r->msg, "code", "");
 	const char *msg = tui_json_str(r->msg, "message", code);
 	char request[128], tool[64];
-	const char *verdict = strchr(request, ' ');
+	const char *verdict = strchr(r->tag, ' ');
 	tui_item *it;
 
 	snprintf(request, sizeof request, "%.*s", verdict != NULL ?
@@ -232,26 +233,27 @@ decide_reply(tui *t, const tui_reply *r)
 
 /* Route one finished control request. */
 static void
-handle_reply(tui *t, tui_reply *r)
+handle_reply(tui *t, tp_console_reply *r)
 {
 	int64_t now_mono = cs_mono_ms();
 	const char *type, *msg;
 
 	if (r->msg == NULL) {
-		if (r->kind == TUI_REQ_HELLO || r->kind == TUI_REQ_SESSIONS) {
+		if (r->kind == TP_CONSOLE_REQ_HELLO ||
+		    r->kind == TP_CONSOLE_REQ_SESSIONS) {
 			if (t->m->conn == TUI_CONN_UP)
 				changed(t, tui_model_set_conn(t->m,
 				    TUI_CONN_DOWN, now_mono));
 			t->hello_retry_mono = now_mono + 1000;
 			return;
 		}
-		if (r->kind == TUI_REQ_DECIDE)
+		if (r->kind == TP_CONSOLE_REQ_DECIDE)
 			tui_notice(t, TUI_BAD, "decision on %.*s not sent: %s",
 			    (int) strcspn(r->tag, " "), r->tag, r->cause);
 		else
 			tui_notice(t, TUI_BAD, "%s%snot sent: %s", r->tag,
 			    *r->tag ? " " : "", r->cause);
-		if (r->err == CS_ETRANSPORT || !tui_net_control_up(t->net)) {
+		if (r->err == CS_ETRANSPORT || !tp_console_control_up(t->net)) {
 			changed(t, tui_model_set_conn(t->m, TUI_CONN_DOWN,
 			    now_mono));
 			t->hello_retry_mono = now_mono + 1000;
@@ -262,26 +264,26 @@ handle_reply(tui *t, tui_reply *r)
 	msg = tui_json_str(r->msg, "message", tui_json_str(r->msg, "code",
 	    "refused"));
 	switch (r->kind) {
-	case TUI_REQ_HELLO:
-	case TUI_REQ_SESSIONS:
+	case TP_CONSOLE_REQ_HELLO:
+	case TP_CONSOLE_REQ_SESSIONS:
 		if (strcmp(type, "error") == 0) {
 			tui_notice(t, TUI_BAD, "countersignd refused: %s", msg);
-			if (r->kind == TUI_REQ_HELLO)
+			if (r->kind == TP_CONSOLE_REQ_HELLO)
 				t->hello_retry_mono = now_mono + 3000;
 			return;
 		}
 		changed(t, tui_model_apply_hello(t->m, r->msg, cs_now_ms()));
-		if (r->kind == TUI_REQ_HELLO) {
+		if (r->kind == TP_CONSOLE_REQ_HELLO) {
 			changed(t, tui_model_set_conn(t->m, TUI_CONN_UP,
 			    now_mono));
 			t->hist_stale = true;
 		}
 		t->hello_retry_mono = 0;
 		break;
-	case TUI_REQ_DECIDE:
+	case TP_CONSOLE_REQ_DECIDE:
 		decide_reply(t, r);
 		break;
-	case TUI_REQ_TRUST:
+	case TP_CONSOLE_REQ_TRUST:
 		if (strcmp(type, "error") == 0)
 			tui_notice(t, TUI_BAD, "trust of %s not changed: %s",
 			    r->tag, msg);
@@ -295,7 +297,7 @@ handle_reply(tui *t, tui_reply *r)
 			    json_object_get(r->msg, "to"))));
 		tui_act_refresh(t);
 		break;
-	case TUI_REQ_POSTURE:
+	case TP_CONSOLE_REQ_POSTURE:
 		if (strcmp(type, "error") == 0)
 			tui_notice(t, TUI_BAD, "posture not changed: %s", msg);
 		else
@@ -303,7 +305,7 @@ handle_reply(tui *t, tui_reply *r)
 			    tui_json_str(r->msg, "from", "?"), t->g.arrow,
 			    tui_json_str(r->msg, "to", "?"));
 		break;
-	case TUI_REQ_REVOKE:
+	case TP_CONSOLE_REQ_REVOKE:
 		if (strcmp(type, "error") == 0)
 			tui_notice(t, TUI_BAD, "grant %s not revoked: %s",
 			    r->tag, msg);
@@ -327,35 +329,35 @@ pump_net(tui *t)
 {
 	char *frame, before[64];
 	size_t len;
-	tui_reply r;
+	tp_console_reply r;
 	int64_t now_mono = cs_mono_ms();
 	unsigned connects;
 
 	snprintf(before, sizeof before, "%s", sel_id(t));
 	for (int i = 0; i < EVENTS_PER_TURN &&
-	    tui_net_event_take(t->net, &frame, &len); i++) {
+	    tp_console_event_take(t->net, &frame, &len); i++) {
 		changed(t, tui_model_apply_event(t->m, frame, len, cs_now_ms(),
 		    now_mono));
 		free(frame);
 	}
-	while (tui_net_reply_take(t->net, &r)) {
+	while (tp_console_reply_take(t->net, &r)) {
 		handle_reply(t, &r);
 		json_decref(r.msg);
 	}
 	if (*before != '\0' && strcmp(before, sel_id(t)) != 0)
 		t->sel_moved_mono = now_mono;
-	connects = tui_net_connects(t->net);
+	connects = tp_console_connects(t->net);
 	if (connects != t->seen_connects) {
 		t->seen_connects = connects; /* (re)connected: resync */
 		tui_act_hello(t);
 	}
-	if (!tui_net_control_up(t->net)) {
+	if (!tp_console_control_up(t->net)) {
 		if (t->m->conn == TUI_CONN_UP ||
 		    (t->m->conn == TUI_CONN_CONNECTING &&
 		    now_mono - t->started_mono > 1500)) {
 			changed(t, tui_model_set_conn(t->m, TUI_CONN_DOWN,
 			    now_mono));
-			tui_net_drop_queue(t->net);
+			tp_console_drop_queue(t->net);
 		}
 	} else if (t->hello_retry_mono != 0 &&
 	    now_mono >= t->hello_retry_mono) {
@@ -618,7 +620,7 @@ tui_run(const tui_opts *opts)
 	t.opts = opts;
 	if ((t.m = tui_model_new()) == NULL)
 		return 70;
-	if (tui_net_open(opts->control_url, opts->events_url, &t.net,
+	if (tp_console_open(opts->control_url, opts->events_url, &t.net,
 	    &cause) != CS_OK) {
 		fprintf(stderr, "countersign: %s\n", cause != NULL ? cause :
 		    "cannot open sockets");
@@ -636,7 +638,7 @@ tui_run(const tui_opts *opts)
 	    (scr = newterm("xterm", stdout, stdin)) == NULL) {
 		fprintf(stderr, "countersign: cannot use this terminal "
 		    "(TERM=%s)\n", getenv("TERM") ? getenv("TERM") : "");
-		tui_net_close(t.net);
+		tp_console_close(t.net);
 		tui_model_free(t.m);
 		return 69;
 	}
@@ -656,8 +658,8 @@ tui_run(const tui_opts *opts)
 	while (!t.quit && !tui_stop) {
 		struct pollfd pfd[3] = {
 			{ .fd = in_fd, .events = POLLIN },
-			{ .fd = tui_net_event_fd(t.net), .events = POLLIN },
-			{ .fd = tui_net_wake_fd(t.net), .events = POLLIN },
+			{ .fd = tp_console_event_fd(t.net), .events = POLLIN },
+			{ .fd = tp_console_wake_fd(t.net), .events = POLLIN },
 		};
 
 		if (opts->iterations > 0 && ++turns > opts->iterations)
@@ -679,7 +681,7 @@ tui_run(const tui_opts *opts)
 	delscreen(scr);
 	json_decref(t.ovl_event);
 	core_store_close(t.store);
-	tui_net_close(t.net);
+	tp_console_close(t.net);
 	tui_model_free(t.m);
 	return status;
 }

@@ -8,8 +8,8 @@
 #include <signal.h>
 
 #include "cs.h"
+#include "tp_console.h"
 #include "tui_model.h"
-#include "tui_net.h"
 #include "tui_prompt.h"
 
 struct core_store;
@@ -68,7 +68,7 @@ typedef struct tui_glyphs {
 /* The console. */
 typedef struct tui {
 	tui_model *m;
-	tui_net *net;
+	tp_console *net;
 	struct core_store *store;  /* opened on first use */
 	const tui_opts *opts;
 	enum tui_view view;

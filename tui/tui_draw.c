@@ -999,11 +999,24 @@ draw_box(tui *t, int y, int x, int h, int w, const char *title)
 static void
 draw_help(tui *t)
 {
-	size_t count = tui_key_help_count();
-	int w = t->cols - 4 < 84 ? t->cols - 4 : 84;
+	size_t count = tui_key_help_count(), longest = 48;
+	int w;
 	int h = (int) count + 4 < t->rows - 2 ? (int) count + 4 : t->rows - 2;
-	int y = (t->rows - h) / 2, x = (t->cols - w) / 2, inner = h - 3;
+	int y, x, inner = h - 3;
 
+	/* wide enough for the longest help text when the terminal is */
+	for (size_t i = 0; i < count; i++) {
+		const char *keys, *help, *where;
+
+		tui_key_help(i, &keys, &help, &where);
+		if (strlen(help) > longest)
+			longest = strlen(help);
+	}
+	w = (int) longest + 37; /* keys 16, where 15, margins */
+	if (w > t->cols - 4)
+		w = t->cols - 4;
+	y = (t->rows - h) / 2;
+	x = (t->cols - w) / 2;
 	if (t->ovl_scroll > (int) count - inner)
 		t->ovl_scroll = (int) count - inner > 0 ? (int) count - inner :
 		    0;

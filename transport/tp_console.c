@@ -1,6 +1,7 @@
-/* tui_net.c: asynchronous control requests and the event feed.
+/* tp_console.c: the console's asynchronous control requests (REQ, one
+ * nng_aio) and its event feed (SUB, NNG_OPT_RECVFD).
  * SPDX-License-Identifier: MIT */
-#include "tui_net.h"
+#include "tp_console.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,13 +21,13 @@ enum { IDLE, SENDING, RECEIVING, DONE };
 
 /* A request waiting for its turn (or in flight). */
 struct queued {
-	enum tui_req_kind kind;
+	enum tp_console_req_kind kind;
 	char tag[128];
 	char *text;          /* owned JSON text */
 	int64_t timeout_ms;
 };
 
-struct tui_net {
+struct tp_console {
 	nng_socket req, sub;
 	bool req_open, sub_open;
 	nng_aio *aio;
@@ -43,7 +44,7 @@ struct tui_net {
 
 /* Wake the main loop (any thread). */
 static void
-wake(tui_net *n)
+wake(tp_console *n)
 {
 	char c = 1;
 	ssize_t rv = write(n->wake[1], &c, 1);
@@ -55,7 +56,7 @@ wake(tui_net *n)
 static void
 aio_cb(void *arg)
 {
-	tui_net *n = arg;
+	tp_console *n = arg;
 	int rv = nng_aio_result(n->aio);
 
 	if (atomic_load(&n->state) == SENDING) {
@@ -82,7 +83,7 @@ aio_cb(void *arg)
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	tui_net *n = arg;
+	tp_console *n = arg;
 
 	(void) p;
 	if (ev == NNG_PIPE_EV_ADD_POST) {
@@ -108,10 +109,10 @@ dial(nng_socket s, const char *url)
 }
 
 cs_err
-tui_net_open(const char *control_url, const char *events_url, tui_net **out,
-    char **cause)
+tp_console_open(const char *control_url, const char *events_url,
+    tp_console **out, char **cause)
 {
-	tui_net *n;
+	tp_console *n;
 	const char *what = control_url;
 	int rv;
 
@@ -159,12 +160,12 @@ tui_net_open(const char *control_url, const char *events_url, tui_net **out,
 	return CS_OK;
 fail:
 	cs_set_cause(cause, "%s: %s", what, nng_strerror(rv));
-	tui_net_close(n);
+	tp_console_close(n);
 	return CS_ETRANSPORT;
 }
 
 void
-tui_net_close(tui_net *n)
+tp_console_close(tp_console *n)
 {
 	if (n == NULL)
 		return;
@@ -191,7 +192,7 @@ tui_net_close(tui_net *n)
 }
 
 int
-tui_net_event_fd(tui_net *n)
+tp_console_event_fd(tp_console *n)
 {
 	int fd = -1;
 
@@ -201,13 +202,13 @@ tui_net_event_fd(tui_net *n)
 }
 
 int
-tui_net_wake_fd(tui_net *n)
+tp_console_wake_fd(tp_console *n)
 {
 	return n->wake[0];
 }
 
 bool
-tui_net_event_take(tui_net *n, char **frame, size_t *len)
+tp_console_event_take(tp_console *n, char **frame, size_t *len)
 {
 	nng_msg *msg;
 	char *buf;
@@ -226,7 +227,7 @@ tui_net_event_take(tui_net *n, char **frame, size_t *len)
 
 /* Start the next queued request when none is in flight. */
 static void
-start_next(tui_net *n)
+start_next(tp_console *n)
 {
 	nng_msg *msg;
 	int rv;
@@ -248,8 +249,8 @@ start_next(tui_net *n)
 }
 
 cs_err
-tui_net_request(tui_net *n, enum tui_req_kind kind, const char *tag,
-    json_t *req, int64_t timeout_ms)
+tp_console_request(tp_console *n, enum tp_console_req_kind kind,
+    const char *tag, json_t *req, int64_t timeout_ms)
 {
 	struct queued *q;
 	char *text;
@@ -274,7 +275,7 @@ tui_net_request(tui_net *n, enum tui_req_kind kind, const char *tag,
 }
 
 bool
-tui_net_queued(const tui_net *n, enum tui_req_kind kind)
+tp_console_queued(const tp_console *n, enum tp_console_req_kind kind)
 {
 	if (atomic_load(&n->state) != IDLE && n->cur.kind == kind)
 		return true;
@@ -285,7 +286,7 @@ tui_net_queued(const tui_net *n, enum tui_req_kind kind)
 }
 
 bool
-tui_net_reply_take(tui_net *n, tui_reply *out)
+tp_console_reply_take(tp_console *n, tp_console_reply *out)
 {
 	char buf[64];
 	json_error_t jerr;
@@ -327,19 +328,19 @@ tui_net_reply_take(tui_net *n, tui_reply *out)
 }
 
 bool
-tui_net_control_up(tui_net *n)
+tp_console_control_up(tp_console *n)
 {
 	return atomic_load(&n->pipes) > 0;
 }
 
 unsigned
-tui_net_connects(tui_net *n)
+tp_console_connects(tp_console *n)
 {
 	return atomic_load(&n->connects);
 }
 
 void
-tui_net_drop_queue(tui_net *n)
+tp_console_drop_queue(tp_console *n)
 {
 	for (size_t i = 0; i < n->q_len; i++)
 		free(n->q[(n->q_head + i) % QUEUE_MAX].text);
