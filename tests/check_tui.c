@@ -490,6 +490,411 @@ START_TEST(test_filters)
 }
 END_TEST
 
+/* ---- queue invariants against a reference ----------------------------- */
+
+/* The reference keeps the queue the plain way: a linear scan for each
+ * insertion, the filter and the cursor recomputed over every item after
+ * every change, as the console once did. */
+#define REF_POOL 3000 /* request ids r-0000 .. r-2999 */
+
+struct ref_item {
+	char request[16];
+	const char *tool;
+	int64_t received, deadline;
+};
+
+struct ref_queue {
+	struct ref_item pool[REF_POOL];
+	bool live[REF_POOL];
+	size_t all[REF_POOL];   /* live ids, in queue order */
+	size_t all_count;
+	size_t shown[REF_POOL]; /* the ids passing the filter, in order */
+	size_t shown_count;
+	size_t sel;             /* index into shown */
+	long sel_id;            /* id the cursor follows, -1 for none */
+	int filter;             /* 0 none, 1 tool:email.*, 2 READ */
+};
+
+static const char *const ref_tools[] = { "email.send", "fs.read",
+	"shell.exec", "email.read" };
+static const char *const ref_filters[] = { "", "tool:email.*", "READ" };
+
+/* A reproducible xorshift64 stream. */
+static uint64_t
+ref_rand(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+/* Queue order: earliest deadline, then oldest, then by id. */
+static int
+ref_order(const struct ref_queue *r, size_t a, size_t b)
+{
+	const struct ref_item *x = &r->pool[a], *y = &r->pool[b];
+
+	if (x->deadline != y->deadline)
+		return x->deadline < y->deadline ? -1 : 1;
+	if (x->received != y->received)
+		return x->received < y->received ? -1 : 1;
+	return strcmp(x->request, y->request);
+}
+
+/* qsort adapter for ref_order over the pool being sorted. */
+static const struct ref_queue *ref_sorting;
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	return ref_order(ref_sorting, *(const size_t *) a,
+	    *(const size_t *) b);
+}
+
+/* Whether the reference filter passes id. */
+static bool
+ref_passes(const struct ref_queue *r, size_t id)
+{
+	const char *tool = r->pool[id].tool;
+
+	return r->filter == 0 || (r->filter == 1 &&
+	    strncmp(tool, "email.", 6) == 0) || (r->filter == 2 &&
+	    strstr(tool, "read") != NULL);
+}
+
+/* Insert id into all by a linear scan. */
+static void
+ref_insert(struct ref_queue *r, size_t id)
+{
+	size_t at = 0;
+
+	while (at < r->all_count && ref_order(r, r->all[at], id) < 0)
+		at++;
+	memmove(&r->all[at + 1], &r->all[at],
+	    (r->all_count - at) * sizeof r->all[0]);
+	r->all[at] = id;
+	r->all_count++;
+	r->live[id] = true;
+}
+
+/* Remove id from all by a linear scan. */
+static void
+ref_remove(struct ref_queue *r, size_t id)
+{
+	for (size_t i = 0; i < r->all_count; i++)
+		if (r->all[i] == id) {
+			memmove(&r->all[i], &r->all[i + 1],
+			    (r->all_count - i - 1) * sizeof r->all[0]);
+			r->all_count--;
+			break;
+		}
+	r->live[id] = false;
+}
+
+/* Filter everything again and put the cursor back (the old rebuild). */
+static void
+ref_rebuild(struct ref_queue *r, size_t keep)
+{
+	r->shown_count = 0;
+	for (size_t i = 0; i < r->all_count; i++)
+		if (ref_passes(r, r->all[i]))
+			r->shown[r->shown_count++] = r->all[i];
+	if (r->sel_id >= 0)
+		for (size_t i = 0; i < r->shown_count; i++)
+			if (r->shown[i] == (size_t) r->sel_id) {
+				r->sel = i;
+				return;
+			}
+	r->sel = r->shown_count == 0 ? 0 : keep < r->shown_count ? keep :
+	    r->shown_count - 1;
+	r->sel_id = r->shown_count == 0 ? -1 : (long) r->shown[r->sel];
+}
+
+/* The JSON of id's current state (new reference). */
+static json_t *
+ref_json(const struct ref_queue *r, size_t id)
+{
+	const struct ref_item *x = &r->pool[id];
+
+	return item(x->request, x->tool, x->received, x->deadline);
+}
+
+/* Give id new sort keys and a new tool; few distinct values, so ties on
+ * the deadline and on the received time are common. */
+static void
+ref_reroll(struct ref_queue *r, size_t id, uint64_t *rng)
+{
+	r->pool[id].deadline = 1000 + (int64_t) (ref_rand(rng) % 40);
+	r->pool[id].received = (int64_t) (ref_rand(rng) % 4);
+	r->pool[id].tool = ref_tools[ref_rand(rng) % CS_ARRAY_LEN(ref_tools)];
+}
+
+/* The first index where list and ids name different requests, or count
+ * (plain loops: each Check assertion costs a write to the runner). */
+static size_t
+ref_mismatch(tui_item *const *list, const struct ref_queue *r,
+    const size_t *ids, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (strcmp(list[i]->request, r->pool[ids[i]].request) != 0)
+			return i;
+	return count;
+}
+
+/* Check the model against the reference: same items in the same order,
+ * same rows shown, same cursor. */
+static void
+ref_check(const tui_model *m, const struct ref_queue *r)
+{
+	size_t at;
+
+	ck_assert_uint_eq(m->item_count, r->all_count);
+	ck_assert_uint_eq(m->shown_count, r->shown_count);
+	at = ref_mismatch(m->items, r, r->all, r->all_count);
+	ck_assert_msg(at == r->all_count, "item %zu is %s, not %s", at,
+	    at < r->all_count ? m->items[at]->request : "",
+	    at < r->all_count ? r->pool[r->all[at]].request : "");
+	at = ref_mismatch(m->shown, r, r->shown, r->shown_count);
+	ck_assert_msg(at == r->shown_count, "row %zu is %s, not %s", at,
+	    at < r->shown_count ? m->shown[at]->request : "",
+	    at < r->shown_count ? r->pool[r->shown[at]].request : "");
+	ck_assert_uint_eq(m->queue_sel, r->sel);
+	if (r->sel_id < 0) {
+		ck_assert_ptr_null(m->queue_sel_id);
+		ck_assert_ptr_null(tui_model_queue_selected(m));
+	} else {
+		ck_assert_str_eq(m->queue_sel_id, r->pool[r->sel_id].request);
+		ck_assert_str_eq(tui_model_queue_selected(m)->request,
+		    r->pool[r->shown[r->sel]].request);
+	}
+}
+
+/* The reference's own order checked against a plain qsort. */
+static void
+ref_check_sorted(struct ref_queue *r)
+{
+	size_t *copy = malloc((r->all_count + 1) * sizeof *copy);
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, r->all, r->all_count * sizeof *copy);
+	ref_sorting = r;
+	qsort(copy, r->all_count, sizeof *copy, ref_cmp);
+	ck_assert_int_eq(memcmp(copy, r->all, r->all_count * sizeof *copy),
+	    0);
+	free(copy);
+}
+
+/* Apply a hello of roughly the live items (some gone, some new, one sent
+ * twice with other keys) to both. */
+static void
+ref_hello(tui_model *m, struct ref_queue *r, uint64_t *rng)
+{
+	json_t *h = json_pack("{s:s, s:[], s:[]}", "type", "hello", "pending",
+	    "sessions");
+	json_t *pending = json_object_get(h, "pending");
+	bool in_hello[REF_POOL] = { false };
+	size_t keep = r->sel, last = REF_POOL;
+
+	for (size_t id = 0; id < REF_POOL; id++) {
+		uint64_t dice = ref_rand(rng) % 100;
+
+		if ((r->live[id] && dice < 80) || (!r->live[id] && dice < 5)) {
+			if (!r->live[id])
+				ref_reroll(r, id, rng);
+			json_array_append_new(pending, ref_json(r, id));
+			in_hello[id] = true;
+			last = id;
+		}
+	}
+	if (last < REF_POOL) { /* a duplicate: the later copy wins */
+		ref_reroll(r, last, rng);
+		json_array_append_new(pending, ref_json(r, last));
+	}
+	ck_assert_int_gt(tui_model_apply_hello(m, h, 0), 0);
+	json_decref(h);
+	r->all_count = 0;
+	for (size_t id = 0; id < REF_POOL; id++) {
+		r->live[id] = false;
+		if (in_hello[id])
+			ref_insert(r, id);
+	}
+	ref_rebuild(r, keep);
+}
+
+START_TEST(test_queue_against_reference)
+{
+	tui_model *m = tui_model_new();
+	struct ref_queue *r = calloc(1, sizeof *r);
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
+	static const long moves[] = { -3, -1, 1, 2, 5, INT32_MIN, INT32_MAX };
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_ptr_nonnull(r);
+	r->sel_id = -1;
+	for (size_t id = 0; id < REF_POOL; id++)
+		snprintf(r->pool[id].request, sizeof r->pool[id].request,
+		    "r-%04zu", id);
+	for (int op = 0; op < 10000; op++) {
+		uint64_t dice = ref_rand(&rng) % 1000;
+		size_t id = (size_t) (ref_rand(&rng) % REF_POOL);
+		size_t keep = r->sel;
+
+		if (dice < 500) {        /* a new call, or a re-sent one */
+			json_t *v;
+
+			if (r->live[id])
+				ref_remove(r, id);
+			ref_reroll(r, id, &rng);
+			ref_insert(r, id);
+			ref_rebuild(r, keep);
+			v = ref_json(r, id);
+			ck_assert_cs_ok(tui_model_put_item(m, v));
+			json_decref(v);
+			ck_assert_int_eq(tui_model_find_item(m,
+			    r->pool[id].request)->deadline_ms,
+			    r->pool[id].deadline);
+		} else if (dice < 880) { /* resolved, maybe never seen */
+			bool was = r->live[id];
+
+			if (was) {
+				ref_remove(r, id);
+				ref_rebuild(r, keep);
+			}
+			ck_assert_int_eq(tui_model_remove_item(m,
+			    r->pool[id].request), was);
+			ck_assert_ptr_null(tui_model_find_item(m,
+			    r->pool[id].request));
+		} else if (dice < 980) { /* the operator moves */
+			long delta = moves[ref_rand(&rng) %
+			    CS_ARRAY_LEN(moves)];
+			long long target = (long long) r->sel + delta;
+
+			if (r->shown_count == 0)
+				target = 0;
+			else if (delta == INT32_MIN || target < 0)
+				target = 0;
+			else if (delta == INT32_MAX ||
+			    target >= (long long) r->shown_count)
+				target = (long long) r->shown_count - 1;
+			r->sel = (size_t) target;
+			r->sel_id = r->shown_count == 0 ? -1 :
+			    (long) r->shown[r->sel];
+			tui_model_queue_move(m, delta);
+		} else if (dice < 997) { /* a new filter */
+			r->filter = (int) (ref_rand(&rng) %
+			    CS_ARRAY_LEN(ref_filters));
+			ref_rebuild(r, keep);
+			ck_assert_cs_ok(tui_model_set_filter(m, 0,
+			    ref_filters[r->filter]));
+		} else {                 /* reconnected: a new snapshot */
+			ref_hello(m, r, &rng);
+		}
+		ref_check(m, r);
+		if (op % 1000 == 999)
+			ref_check_sorted(r);
+	}
+	ck_assert_uint_gt(r->all_count, 100);
+	ref_check_sorted(r);
+	free(r);
+	tui_model_free(m);
+}
+END_TEST
+
+/* Whether list (count items) is strictly in queue order. */
+static bool
+queue_is_sorted(tui_item *const *list, size_t count)
+{
+	for (size_t i = 1; i < count; i++) {
+		const tui_item *x = list[i - 1], *y = list[i];
+
+		if (x->deadline_ms > y->deadline_ms ||
+		    (x->deadline_ms == y->deadline_ms &&
+		    (x->received_ms > y->received_ms ||
+		    (x->received_ms == y->received_ms &&
+		    strcmp(x->request, y->request) >= 0))))
+			return false;
+	}
+	return true;
+}
+
+START_TEST(test_queue_many)
+{
+	enum { MANY = 10000 };
+	tui_model *m = tui_model_new();
+	size_t *order = malloc(MANY * sizeof *order);
+	uint64_t rng = 42;
+	size_t email = 0;
+	char request[16];
+
+	ck_assert_ptr_nonnull(order);
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "tool:email.*"));
+	for (size_t i = 0; i < MANY; i++)
+		order[i] = i;
+	for (size_t i = MANY - 1; i > 0; i--) { /* shuffle */
+		size_t j = (size_t) (ref_rand(&rng) % (i + 1)), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < MANY; i++) {
+		const char *tool = order[i] % 3 == 0 ? "email.send" :
+		    "fs.read";
+		json_t *v;
+
+		snprintf(request, sizeof request, "r-%05zu", order[i]);
+		v = item(request, tool, (int64_t) (ref_rand(&rng) % 7),
+		    (int64_t) (ref_rand(&rng) % 500));
+		if (tui_model_put_item(m, v) != CS_OK)
+			ck_abort_msg("%s refused", request);
+		json_decref(v);
+		email += order[i] % 3 == 0;
+	}
+	ck_assert_uint_eq(m->item_count, MANY);
+	ck_assert_uint_eq(m->shown_count, email);
+	ck_assert(queue_is_sorted(m->items, m->item_count));
+	ck_assert(queue_is_sorted(m->shown, m->shown_count));
+	for (size_t i = 0; i < MANY; i++) {
+		const tui_item *it;
+
+		snprintf(request, sizeof request, "r-%05zu", i);
+		if ((it = tui_model_find_item(m, request)) == NULL ||
+		    strcmp(it->request, request) != 0)
+			ck_abort_msg("%s not found", request);
+	}
+	/* remove every other one, in a new random order */
+	for (size_t i = MANY - 1; i > 0; i--) {
+		size_t j = (size_t) (ref_rand(&rng) % (i + 1)), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < MANY; i += 2) {
+		snprintf(request, sizeof request, "r-%05zu", order[i]);
+		if (!tui_model_remove_item(m, request) ||
+		    tui_model_remove_item(m, request))
+			ck_abort_msg("%s not removed once", request);
+		email -= order[i] % 3 == 0;
+	}
+	ck_assert_uint_eq(m->item_count, MANY / 2);
+	ck_assert_uint_eq(m->shown_count, email);
+	ck_assert(queue_is_sorted(m->items, m->item_count));
+	ck_assert(queue_is_sorted(m->shown, m->shown_count));
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, NULL));
+	ck_assert_uint_eq(m->shown_count, MANY / 2);
+	for (size_t i = 1; i < MANY; i += 2) {
+		snprintf(request, sizeof request, "r-%05zu", order[i]);
+		if (!tui_model_remove_item(m, request))
+			ck_abort_msg("%s not removed", request);
+	}
+	ck_assert_uint_eq(m->item_count, 0);
+	ck_assert_uint_eq(m->shown_count, 0);
+	ck_assert_ptr_null(tui_model_queue_selected(m));
+	free(order);
+	tui_model_free(m);
+}
+END_TEST
+
 /* A hello reply with two pending calls and one session. */
 static json_t *
 hello(void)
@@ -817,6 +1222,9 @@ tui_suite(void)
 	tcase_add_test(tc, test_queue_order);
 	tcase_add_test(tc, test_queue_cursor_follows);
 	tcase_add_test(tc, test_filters);
+	tcase_add_test(tc, test_queue_against_reference);
+	tcase_add_test(tc, test_queue_many);
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tui_fmt");

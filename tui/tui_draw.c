@@ -442,7 +442,7 @@ draw_queue_list(tui *t, int y, int x, int h, int w)
 	for (int row = 0; row < h && top + (size_t) row < m->shown_count;
 	    row++) {
 		size_t i = top + (size_t) row;
-		const tui_item *it = m->items[m->shown[i]];
+		const tui_item *it = m->shown[i];
 		bool sel = i == m->queue_sel;
 		enum role base = sel ? (t->focus == 0 ? R_SEL : R_SEL_OFF) :
 		    R_NORMAL;

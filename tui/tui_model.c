@@ -82,6 +82,10 @@ tui_model_new(void)
 
 	if (m == NULL)
 		return NULL;
+	if ((m->item_index = core_map_new()) == NULL) {
+		free(m);
+		return NULL;
+	}
 	m->conn = TUI_CONN_CONNECTING;
 	return m;
 }
@@ -129,6 +133,7 @@ tui_model_free(tui_model *m)
 	for (size_t i = 0; i < m->item_count; i++)
 		item_free(m->items[i]);
 	free(m->items);
+	core_map_free(m->item_index);
 	free(m->shown);
 	free(m->queue_sel_id);
 	tui_filter_fini(&m->queue_filter);
@@ -270,13 +275,11 @@ tui_filter_match_sess(const tui_filter *f, const tui_sess *s)
 
 /* ---- the queue -------------------------------------------------------- */
 
-/* Most urgent first: earliest deadline, then oldest, then by id. */
+/* Most urgent first: earliest deadline, then oldest, then by id (a total
+ * order, since request ids are unique). */
 static int
-item_cmp(const void *a, const void *b)
+item_order(const tui_item *x, const tui_item *y)
 {
-	const tui_item *x = *(tui_item *const *) a;
-	const tui_item *y = *(tui_item *const *) b;
-
 	if (x->deadline_ms != y->deadline_ms)
 		return x->deadline_ms < y->deadline_ms ? -1 : 1;
 	if (x->received_ms != y->received_ms)
@@ -284,31 +287,111 @@ item_cmp(const void *a, const void *b)
 	return strcmp(x->request, y->request);
 }
 
-/* Sort, filter and put the cursor back on the item it followed. */
-static void
-queue_rebuild(tui_model *m)
+/* qsort order for tui_item pointers. */
+static int
+item_cmp(const void *a, const void *b)
 {
-	size_t keep = m->queue_sel;
+	return item_order(*(tui_item *const *) a, *(tui_item *const *) b);
+}
 
-	if (m->item_count > 1)
-		qsort(m->items, m->item_count, sizeof *m->items, item_cmp);
-	m->shown = xrealloc(m->shown, (m->item_count + 1) * sizeof *m->shown);
+/* The first index of list (count items in queue order) whose item does
+ * not come before it: where it is, or would go. */
+static size_t
+item_lower_bound(tui_item *const *list, size_t count, const tui_item *it)
+{
+	size_t lo = 0, hi = count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (item_order(list[mid], it) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Insert it into *list at its place in queue order, growing *cap. */
+static void
+list_insert(tui_item ***list, size_t *count, size_t *cap, tui_item *it)
+{
+	size_t at = item_lower_bound(*list, *count, it);
+
+	if (*count == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*list = xrealloc(*list, *cap * sizeof **list);
+	}
+	memmove(&(*list)[at + 1], &(*list)[at], (*count - at) * sizeof **list);
+	(*list)[at] = it;
+	(*count)++;
+}
+
+/* Drop it from list when there (found by its sort keys, which must not
+ * have changed since it was inserted). */
+static void
+list_remove(tui_item **list, size_t *count, const tui_item *it)
+{
+	size_t at = item_lower_bound(list, *count, it);
+
+	if (at == *count || list[at] != it)
+		return;
+	memmove(&list[at], &list[at + 1], (*count - at - 1) * sizeof *list);
+	(*count)--;
+}
+
+/* Add it to the queue in order, and to the rows shown when it passes the
+ * filter (each item is tested once, as it arrives). */
+static void
+queue_place(tui_model *m, tui_item *it)
+{
+	list_insert(&m->items, &m->item_count, &m->item_cap, it);
+	if (tui_filter_match_item(&m->queue_filter, it))
+		list_insert(&m->shown, &m->shown_count, &m->shown_cap, it);
+}
+
+/* Take it out of the queue and the rows shown. */
+static void
+queue_unplace(tui_model *m, const tui_item *it)
+{
+	list_remove(m->items, &m->item_count, it);
+	list_remove(m->shown, &m->shown_count, it);
+}
+
+/* Filter every item again (a new filter or a new snapshot). */
+static void
+queue_refilter(tui_model *m)
+{
+	if (m->shown_cap < m->item_count) {
+		m->shown_cap = m->item_count;
+		m->shown = xrealloc(m->shown, m->shown_cap * sizeof *m->shown);
+	}
 	m->shown_count = 0;
 	for (size_t i = 0; i < m->item_count; i++)
 		if (tui_filter_match_item(&m->queue_filter, m->items[i]))
-			m->shown[m->shown_count++] = i;
-	if (m->queue_sel_id != NULL)
-		for (size_t i = 0; i < m->shown_count; i++)
-			if (strcmp(m->items[m->shown[i]]->request,
-			    m->queue_sel_id) == 0) {
-				m->queue_sel = i;
-				return;
-			}
-	/* the followed item is gone: stay at the same place */
+			m->shown[m->shown_count++] = m->items[i];
+}
+
+/* Put the cursor back on the item it followed; when that one is gone or
+ * filtered out, stay at row keep (the cursor's row before the change). */
+static void
+queue_follow(tui_model *m, size_t keep)
+{
+	const tui_item *it;
+	size_t at;
+
+	if (m->queue_sel_id != NULL && (it = core_map_get(m->item_index,
+	    m->queue_sel_id)) != NULL) {
+		at = item_lower_bound(m->shown, m->shown_count, it);
+		if (at < m->shown_count && m->shown[at] == it) {
+			m->queue_sel = at;
+			return;
+		}
+	}
 	m->queue_sel = m->shown_count == 0 ? 0 : keep < m->shown_count ? keep :
 	    m->shown_count - 1;
 	set_str(&m->queue_sel_id, m->shown_count == 0 ? NULL :
-	    m->items[m->shown[m->queue_sel]]->request);
+	    m->shown[m->queue_sel]->request);
 }
 
 /* Fill an item's fields from its JSON (raw must be set). */
@@ -335,15 +418,14 @@ item_fields(tui_item *it)
 tui_item *
 tui_model_find_item(const tui_model *m, const char *request)
 {
-	for (size_t i = 0; i < m->item_count; i++)
-		if (strcmp(m->items[i]->request, request) == 0)
-			return m->items[i];
-	return NULL;
+	return core_map_get(m->item_index, request);
 }
 
-/* Insert or replace without rebuilding. */
+/* Insert or replace an item. With in_order, it goes to its place in the
+ * queue and the rows shown; without, it is appended to items and the
+ * caller sorts and filters afterwards (a snapshot). */
 static cs_err
-put_item(tui_model *m, const json_t *item)
+put_item(tui_model *m, const json_t *item, bool in_order)
 {
 	const char *request = tui_json_str(item, "request", NULL);
 	tui_item *it;
@@ -354,9 +436,14 @@ put_item(tui_model *m, const json_t *item)
 	if ((raw = json_deep_copy(item)) == NULL)
 		abort();
 	if ((it = tui_model_find_item(m, request)) != NULL) {
+		/* out under the old sort keys, back in under the new */
+		if (in_order)
+			queue_unplace(m, it);
 		json_decref(it->raw);
 		it->raw = raw;
 		item_fields(it);
+		if (in_order)
+			queue_place(m, it);
 		return CS_OK;
 	}
 	if ((it = calloc(1, sizeof *it)) == NULL)
@@ -364,38 +451,44 @@ put_item(tui_model *m, const json_t *item)
 	it->request = xstrdup(request);
 	it->raw = raw;
 	item_fields(it);
-	if (m->item_count == m->item_cap) {
-		m->item_cap = m->item_cap ? m->item_cap * 2 : 16;
-		m->items = xrealloc(m->items, m->item_cap * sizeof *m->items);
+	if (core_map_put(m->item_index, it->request, it, NULL) != CS_OK)
+		abort();
+	if (in_order) {
+		queue_place(m, it);
+	} else {
+		if (m->item_count == m->item_cap) {
+			m->item_cap = m->item_cap ? m->item_cap * 2 : 16;
+			m->items = xrealloc(m->items,
+			    m->item_cap * sizeof *m->items);
+		}
+		m->items[m->item_count++] = it;
 	}
-	m->items[m->item_count++] = it;
 	return CS_OK;
 }
 
 cs_err
 tui_model_put_item(tui_model *m, const json_t *item)
 {
-	cs_err rv = put_item(m, item);
+	size_t keep = m->queue_sel;
+	cs_err rv = put_item(m, item, true);
 
 	if (rv == CS_OK)
-		queue_rebuild(m);
+		queue_follow(m, keep);
 	return rv;
 }
 
 bool
 tui_model_remove_item(tui_model *m, const char *request)
 {
-	for (size_t i = 0; i < m->item_count; i++) {
-		if (strcmp(m->items[i]->request, request) != 0)
-			continue;
-		item_free(m->items[i]);
-		memmove(&m->items[i], &m->items[i + 1],
-		    (m->item_count - i - 1) * sizeof *m->items);
-		m->item_count--;
-		queue_rebuild(m);
-		return true;
-	}
-	return false;
+	size_t keep = m->queue_sel;
+	tui_item *it = core_map_del(m->item_index, request);
+
+	if (it == NULL)
+		return false;
+	queue_unplace(m, it);
+	item_free(it);
+	queue_follow(m, keep);
+	return true;
 }
 
 tui_item *
@@ -403,7 +496,7 @@ tui_model_queue_selected(const tui_model *m)
 {
 	if (m->shown_count == 0 || m->queue_sel >= m->shown_count)
 		return NULL;
-	return m->items[m->shown[m->queue_sel]];
+	return m->shown[m->queue_sel];
 }
 
 /* Move an index within count rows by delta, with the ends as limits. */
@@ -431,7 +524,7 @@ tui_model_queue_move(tui_model *m, long delta)
 {
 	m->queue_sel = move_index(m->queue_sel, m->shown_count, delta);
 	set_str(&m->queue_sel_id, m->shown_count == 0 ? NULL :
-	    m->items[m->shown[m->queue_sel]]->request);
+	    m->shown[m->queue_sel]->request);
 }
 
 /* ---- sessions --------------------------------------------------------- */
@@ -567,7 +660,7 @@ tui_model_apply_hello(tui_model *m, const json_t *reply, int64_t now_ms)
 	const json_t *pending = json_object_get(reply, "pending");
 	const json_t *sessions = json_object_get(reply, "sessions");
 	const json_t *v;
-	size_t i;
+	size_t i, keep = m->queue_sel;
 	int chg = TUI_CHG_QUEUE | TUI_CHG_SESSIONS | TUI_CHG_STATUS;
 
 	if (!json_is_object(reply) || !json_is_array(pending) ||
@@ -576,9 +669,15 @@ tui_model_apply_hello(tui_model *m, const json_t *reply, int64_t now_ms)
 	for (i = 0; i < m->item_count; i++)
 		item_free(m->items[i]);
 	m->item_count = 0;
+	core_map_free(m->item_index);
+	if ((m->item_index = core_map_new()) == NULL)
+		abort();
 	json_array_foreach(pending, i, v)
-		(void) put_item(m, v);
-	queue_rebuild(m);
+		(void) put_item(m, v, false);
+	if (m->item_count > 1)
+		qsort(m->items, m->item_count, sizeof *m->items, item_cmp);
+	queue_refilter(m);
+	queue_follow(m, keep);
 	for (i = 0; i < m->sess_count; i++)
 		sess_free(m->sessions[i]);
 	m->sess_count = 0;
@@ -762,12 +861,16 @@ tui_model_set_filter(tui_model *m, int list, const char *text)
 	tui_filter_fini(f);
 	*f = nf;
 	set_str(ftext, text);
-	if (list == 0)
-		queue_rebuild(m);
-	else if (list == 1)
+	if (list == 0) {
+		size_t keep = m->queue_sel;
+
+		queue_refilter(m);
+		queue_follow(m, keep);
+	} else if (list == 1) {
 		sess_rebuild(m);
-	else
+	} else {
 		tui_model_hist_clear(m);
+	}
 	return CS_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 
 #include "cs.h"
+#include "map.h"
 
 /* One pending call (an ITEM of hello or a "pending" event). */
 typedef struct tui_item {
@@ -83,8 +84,10 @@ enum {
 typedef struct tui_model {
 	tui_item **items;      /* owned, sorted most urgent first */
 	size_t item_count, item_cap;
-	size_t *shown;         /* indices of items passing the filter */
-	size_t shown_count;
+	core_map *item_index;  /* request id -> item in items (borrowed) */
+	tui_item **shown;      /* borrowed: the items passing the filter,
+	                        * in the same order */
+	size_t shown_count, shown_cap;
 	size_t queue_sel;      /* index into shown */
 	char *queue_sel_id;    /* request id the cursor follows */
 	tui_filter queue_filter;
@@ -142,14 +145,18 @@ int tui_model_apply_event(tui_model *m, const char *frame, size_t len,
     int64_t now_ms, int64_t now_mono_ms);
 
 /* tui_model_put_item inserts or replaces a pending item (copied from
- * item, a JSON object with at least "request"). CS_EINVAL when it has no
- * request id. */
+ * item, a JSON object with at least "request") at its place in the queue,
+ * filtering it once; the cursor stays on its call. CS_EINVAL when it has
+ * no request id. Costs a lookup, two binary searches and a move of the
+ * pointers after it, never a sort. */
 cs_err tui_model_put_item(tui_model *m, const json_t *item);
 
-/* tui_model_remove_item drops request from the queue; false when absent. */
+/* tui_model_remove_item drops request from the queue (as cheap as
+ * tui_model_put_item); false when absent. */
 bool tui_model_remove_item(tui_model *m, const char *request);
 
-/* tui_model_find_item returns the item (borrowed) or NULL. */
+/* tui_model_find_item returns the item (borrowed) or NULL; a hash
+ * lookup. */
 tui_item *tui_model_find_item(const tui_model *m, const char *request);
 
 /* tui_model_put_session inserts or replaces a session (copied). */
