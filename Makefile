@@ -31,7 +31,7 @@ CHECK    := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubuni
 CORE_SRC := $(filter-out core/daemon.c,$(wildcard core/*.c))
 TP_SRC   := $(wildcard transport/*.c)
 TUI_SRC  := $(filter-out tui/main.c,$(wildcard tui/*.c))
-CLI_SRC  := $(wildcard cli/*.c)
+CLI_SRC  := $(filter-out cli/mcp.c,$(wildcard cli/*.c))
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TP_OBJ   := $(TP_SRC:%.c=$(BUILD)/%.o)
@@ -49,7 +49,8 @@ endif
 ifdef SAN
 BINDIR   := bin/san
 endif
-BINS     := $(BINDIR)/countersignd $(BINDIR)/countersignctl
+BINS     := $(BINDIR)/countersignd $(BINDIR)/countersignctl \
+            $(BINDIR)/countersign-mcp
 ifneq ($(wildcard tui/main.c),)
 BINS     += $(BINDIR)/countersign
 endif
@@ -57,10 +58,11 @@ endif
 TEST_SRC := $(wildcard tests/check_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 RAWSEND  := $(BUILD)/tests/cs_rawsend
+EXAMPLES := $(BUILD)/examples/agent
 
 .PHONY: all test check unit integration asan valgrind clean lint deps demo \
-        bench
-all: $(BINS)
+        bench screenshots
+all: $(BINS) $(EXAMPLES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -82,6 +84,11 @@ $(BINDIR)/countersignd: $(BUILD)/core/daemon.o $(LIBCS) $(LIBCORE)
 $(BINDIR)/countersignctl: $(CLI_OBJ) $(LIBCS) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+# the MCP gateway shares enforce.c (asking the daemon) with countersignctl
+$(BINDIR)/countersign-mcp: $(BUILD)/cli/mcp.o $(BUILD)/cli/enforce.o \
+    $(LIBCS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 $(BINDIR)/countersign: $(BUILD)/tui/main.o $(LIBTUI) $(LIBCS) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CURSES) $(DEP_LIBS)
@@ -95,6 +102,14 @@ $(BUILD)/tests/check_%: tests/check_%.c $(LIBTUI) $(LIBCS) $(LIBCORE)
 $(RAWSEND): tests/tools/cs_rawsend.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lnng -lpthread
+
+# the example agent (not installed) links libcountersign.a and nothing else
+# of countersign: this keeps the client library self-contained
+$(BUILD)/examples/agent: examples/agent.c $(LIBCS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lnng \
+	    $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson) \
+	    -lpthread
 
 # `make test` and `make demo` first install missing Debian packages, then
 # re-enter make so that pkg-config sees them.
@@ -130,6 +145,10 @@ demo:
 	@tests/deps.sh
 	@$(MAKE) --no-print-directory all
 	@tests/demo.sh
+
+# PNGs of the real console (tmux, aha, headless Chromium) for the README.
+screenshots: all
+	@BIN=$(BINDIR) screenshots/make.sh
 
 lint:
 	@! grep -nE '\b(gets|sprintf|strcpy|strcat|strtok|atoi)\(' \

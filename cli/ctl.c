@@ -58,6 +58,13 @@ ctl_opt(int argc, char **argv, int *i, const char *name)
 	return argv[*i];
 }
 
+/* The --home value given before the command, or NULL. */
+const char *
+ctl_home_arg(void)
+{
+	return home_arg;
+}
+
 /* Resolve the home folder or exit with a usage error. */
 char *
 ctl_home(void)
@@ -885,6 +892,11 @@ usage(FILE *f)
 	    "  ask --token JWT --tool NAME [--session ID] [--action A]\n"
 	    "      [--resource R] [--args JSON] [--purpose T] [--wait 30s]\n"
 	    "  status REQUEST_ID\n"
+	    "  hook claude-code [--token-file FILE | --token JWT] "
+	    "[--session ID]\n"
+	    "      [--wait 50s] [--on-pending deny|ask] [--purpose T]\n"
+	    "      (a Claude Code PreToolUse hook: event on stdin, answer "
+	    "on stdout)\n"
 	    "operators:\n"
 	    "  pending [--json]          sessions [--json]\n"
 	    "  decide REQUEST_ID approve|deny [--reason T] [--for-session "
@@ -925,6 +937,7 @@ main(int argc, char **argv)
 		{ "reload", cmd_reload }, { "history", cmd_history },
 		{ "audit", cmd_audit }, { "policy", cmd_policy },
 		{ "token", cmd_token }, { "simulate", ctl_simulate },
+		{ "hook", ctl_hook },
 	};
 	int i = 1;
 

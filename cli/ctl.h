@@ -29,4 +29,12 @@ void ctl_print_json(const json_t *v);
 /* ctl_simulate runs the traffic simulator (simulate.c). */
 int ctl_simulate(int argc, char **argv);
 
+/* ctl_home_arg returns the --home value given before the command
+ * (borrowed), or NULL. */
+const char *ctl_home_arg(void);
+
+/* ctl_hook runs an agent-framework hook (hook.c): `hook claude-code`
+ * answers one Claude Code PreToolUse event. */
+int ctl_hook(int argc, char **argv);
+
 #endif

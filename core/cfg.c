@@ -300,8 +300,8 @@ cfg_webhook(core_cfg_webhook *w, json_t *obj, size_t index,
 			if (strcmp(key, nums[i].key) == 0)
 				break;
 		if (i == CS_ARRAY_LEN(nums)) {
-			cs_set_cause(cause, "%s: webhooks[%zu]: unknown setting "
-			    "\"%s\"", path, index, key);
+			cs_set_cause(cause, "%s: webhooks[%zu]: unknown "
+			    "setting \"%s\"", path, index, key);
 			return CS_EPARSE;
 		}
 		n = json_is_integer(v) ? json_integer_value(v) : -1;

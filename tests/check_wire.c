@@ -1000,6 +1000,189 @@ START_TEST(test_cfg_is_operator)
 }
 END_TEST
 
+/* ---- HTTP ingress and webhook settings ---------------------------------- */
+
+START_TEST(test_cfg_defaults_ingress)
+{
+	core_cfg cfg;
+
+	memset(&cfg, 0xa5, sizeof cfg);
+	core_cfg_defaults(&cfg);
+	ck_assert_ptr_null(cfg.http_listen);
+	ck_assert(!cfg.http_allow_remote);
+	ck_assert_uint_eq(cfg.http_max_body, 0); /* 0: recv_max */
+	ck_assert_ptr_null(cfg.webhooks);
+	ck_assert_uint_eq(cfg.webhook_count, 0);
+	ck_assert_uint_eq(cfg.webhook_queue_max, 256);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+/* http_listen spellings that load, and their normalized form. */
+static const struct {
+	const char *text;
+	const char *url;
+} good_listens[] = {
+	{ "{'http_listen':'127.0.0.1:8787'}", "http://127.0.0.1:8787" },
+	{ "{'http_listen':'http://127.0.0.1:8787'}", "http://127.0.0.1:8787" },
+	{ "{'http_listen':'http://127.0.0.1:8787/'}", "http://127.0.0.1:8787" },
+	{ "{'http_listen':'127.9.9.9:0'}", "http://127.9.9.9:0" },
+	{ "{'http_listen':'localhost:65535'}", "http://localhost:65535" },
+	{ "{'http_listen':'[::1]:80'}", "http://[::1]:80" },
+	{ "{'http_listen':'0.0.0.0:8787','http_allow_remote':true}",
+	    "http://0.0.0.0:8787" },
+	{ "{'http_allow_remote':true,'http_listen':'agents.example:443'}",
+	    "http://agents.example:443" },
+};
+
+START_TEST(test_cfg_load_http_listen)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	write_cfg(good_listens[_i].text);
+	core_cfg_defaults(&cfg);
+	ck_assert_cs_ok(core_cfg_load(cfgpath, &cfg, &cause), cause);
+	ck_assert_str_eq(cfg.http_listen, good_listens[_i].url);
+	core_cfg_fini(&cfg);
+}
+END_TEST
+
+START_TEST(test_cfg_load_webhooks)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	write_cfg("{'http_max_body':2048,'webhook_queue_max':9,'webhooks':["
+	    "{'url':'https://hooks.example/T0/B0/x'},"
+	    "{'url':'http://127.0.0.1:9/p','format':'slack','after_s':0,"
+	    "'before_deadline_s':0,'timeout_ms':100,'retries':0},"
+	    "{'url':'http://h/','format':'generic','after_s':86400,"
+	    "'before_deadline_s':86400,'timeout_ms':120000,'retries':10}]}");
+	core_cfg_defaults(&cfg);
+	ck_assert_cs_ok(core_cfg_load(cfgpath, &cfg, &cause), cause);
+	ck_assert_uint_eq(cfg.http_max_body, 2048);
+	ck_assert_uint_eq(cfg.webhook_queue_max, 9);
+	ck_assert_uint_eq(cfg.webhook_count, 3);
+	/* defaults */
+	ck_assert_str_eq(cfg.webhooks[0].url, "https://hooks.example/T0/B0/x");
+	ck_assert(!cfg.webhooks[0].slack);
+	ck_assert_int_eq(cfg.webhooks[0].after_s, 30);
+	ck_assert_int_eq(cfg.webhooks[0].before_deadline_s, 20);
+	ck_assert_int_eq(cfg.webhooks[0].timeout_ms, 3000);
+	ck_assert_int_eq(cfg.webhooks[0].retries, 3);
+	/* lower bounds */
+	ck_assert(cfg.webhooks[1].slack);
+	ck_assert_int_eq(cfg.webhooks[1].after_s, 0);
+	ck_assert_int_eq(cfg.webhooks[1].before_deadline_s, 0);
+	ck_assert_int_eq(cfg.webhooks[1].timeout_ms, 100);
+	ck_assert_int_eq(cfg.webhooks[1].retries, 0);
+	/* upper bounds */
+	ck_assert(!cfg.webhooks[2].slack);
+	ck_assert_int_eq(cfg.webhooks[2].after_s, 86400);
+	ck_assert_int_eq(cfg.webhooks[2].timeout_ms, 120000);
+	ck_assert_int_eq(cfg.webhooks[2].retries, 10);
+	core_cfg_fini(&cfg);
+	ck_assert_ptr_null(cfg.webhooks);
+	ck_assert_uint_eq(cfg.webhook_count, 0);
+}
+END_TEST
+
+/* Ingress and webhook settings refused, and a word the cause names. */
+static const struct {
+	const char *text;
+	const char *cause_has;
+} bad_ingress[] = {
+	{ "{'http_listen':'0.0.0.0:8787'}", "loopback" },
+	{ "{'http_listen':'10.0.0.1:8787','http_allow_remote':false}",
+	    "loopback" },
+	{ "{'http_listen':'agents.example:80'}", "loopback" },
+	{ "{'http_listen':'[::]:80'}", "loopback" },
+	{ "{'http_listen':8787}", "http_listen" },
+	{ "{'http_listen':'127.0.0.1'}", "http_listen" },
+	{ "{'http_listen':'127.0.0.1:'}", "http_listen" },
+	{ "{'http_listen':'127.0.0.1:65536'}", "http_listen" },
+	{ "{'http_listen':'127.0.0.1:123456'}", "http_listen" },
+	{ "{'http_listen':'https://127.0.0.1:8787'}", "http_listen" },
+	{ "{'http_listen':'127.0.0.1:80/v1'}", "http_listen" },
+	{ "{'http_listen':'user@127.0.0.1:80'}", "http_listen" },
+	{ "{'http_listen':':8787'}", "http_listen" },
+	{ "{'http_listen':'[::1:80'}", "http_listen" },
+	{ "{'http_allow_remote':'yes'}", "http_allow_remote" },
+	{ "{'http_allow_remote':1}", "http_allow_remote" },
+	{ "{'http_max_body':1023}", "http_max_body" },
+	{ "{'http_max_body':16777217}", "http_max_body" },
+	{ "{'webhook_queue_max':0}", "webhook_queue_max" },
+	{ "{'webhooks':{}}", "webhooks" },
+	{ "{'webhooks':['http://x/']}", "webhooks[0]" },
+	{ "{'webhooks':[{}]}", "webhooks[0].url" },
+	{ "{'webhooks':[{'url':'ftp://x/'}]}", "webhooks[0].url" },
+	{ "{'webhooks':[{'url':'http://x/ y'}]}", "webhooks[0].url" },
+	{ "{'webhooks':[{'url':5}]}", "webhooks[0].url" },
+	{ "{'webhooks':[{'url':'http://x/'},{'url':'http://x/',"
+	    "'format':'teams'}]}", "webhooks[1].format" },
+	{ "{'webhooks':[{'url':'http://x/','format':null}]}",
+	    "webhooks[0].format" },
+	{ "{'webhooks':[{'url':'http://x/','secret':'s'}]}", "secret" },
+	{ "{'webhooks':[{'url':'http://x/','after_s':-1}]}",
+	    "webhooks[0].after_s" },
+	{ "{'webhooks':[{'url':'http://x/','after_s':'30'}]}",
+	    "webhooks[0].after_s" },
+	{ "{'webhooks':[{'url':'http://x/','before_deadline_s':86401}]}",
+	    "before_deadline_s" },
+	{ "{'webhooks':[{'url':'http://x/','timeout_ms':99}]}", "timeout_ms" },
+	{ "{'webhooks':[{'url':'http://x/','retries':11}]}", "retries" },
+	{ "{'webhooks':[{'url':'http://x/','retries':1.5}]}", "retries" },
+	{ "{'webhooks':[{'url':'http://a/'},{'url':'http://a/'},"
+	    "{'url':'http://a/'},{'url':'http://a/'},{'url':'http://a/'},"
+	    "{'url':'http://a/'},{'url':'http://a/'},{'url':'http://a/'},"
+	    "{'url':'http://a/'},{'url':'http://a/'},{'url':'http://a/'},"
+	    "{'url':'http://a/'},{'url':'http://a/'},{'url':'http://a/'},"
+	    "{'url':'http://a/'},{'url':'http://a/'},{'url':'http://a/'}]}",
+	    "at most 16" },
+};
+
+START_TEST(test_cfg_load_rejects_ingress)
+{
+	core_cfg cfg;
+	char *cause = NULL;
+
+	write_cfg(bad_ingress[_i].text);
+	core_cfg_defaults(&cfg);
+	ck_assert_msg(core_cfg_load(cfgpath, &cfg, &cause) == CS_EPARSE,
+	    "%s: accepted", bad_ingress[_i].text);
+	ck_assert_msg(cause != NULL &&
+	    strstr(cause, bad_ingress[_i].cause_has) != NULL,
+	    "%s: cause \"%s\" lacks \"%s\"", bad_ingress[_i].text,
+	    cause != NULL ? cause : "(null)", bad_ingress[_i].cause_has);
+	ck_assert_msg(strstr(cause, cfgpath) != NULL, "cause \"%s\"", cause);
+	free(cause);
+	core_cfg_fini(&cfg); /* partial webhooks freed too */
+}
+END_TEST
+
+/* Addresses and whether they are loopback. */
+static const struct {
+	const char *url;
+	bool loopback;
+} listen_urls[] = {
+	{ "http://127.0.0.1:1", true }, { "http://127.255.0.9:1", true },
+	{ "http://localhost:1", true }, { "http://LocalHost:1", true },
+	{ "http://[::1]:1", true }, { "http://0.0.0.0:1", false },
+	{ "http://128.0.0.1:1", false }, { "http://[::]:1", false },
+	{ "http://[::ffff:10.0.0.1]:1", false }, { "http://10.1.2.3:1", false },
+	{ "http://localhost.example:1", false }, { "http://127.0.0:1", false },
+	{ "127.0.0.1:1", false }, { "", false },
+};
+
+START_TEST(test_cfg_listen_is_loopback)
+{
+	ck_assert_msg(core_cfg_listen_is_loopback(listen_urls[_i].url) ==
+	    listen_urls[_i].loopback, "%s", listen_urls[_i].url);
+	ck_assert(!core_cfg_listen_is_loopback(NULL));
+}
+END_TEST
+
 static Suite *
 wire_suite(void)
 {
@@ -1062,6 +1245,21 @@ wire_suite(void)
 	tcase_add_checked_fixture(tc, cfg_setup, cfg_teardown);
 	tcase_add_loop_test(tc, test_cfg_is_operator, 0,
 	    CS_ARRAY_LEN(operator_names));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_cfg_ingress");
+	tcase_add_checked_fixture(tc, cfg_setup, cfg_teardown);
+	tcase_add_test(tc, test_cfg_defaults_ingress);
+	tcase_add_loop_test(tc, test_cfg_load_http_listen, 0,
+	    CS_ARRAY_LEN(good_listens));
+	tcase_add_test(tc, test_cfg_load_webhooks);
+	tcase_add_loop_test(tc, test_cfg_load_rejects_ingress, 0,
+	    CS_ARRAY_LEN(bad_ingress));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_cfg_listen_is_loopback");
+	tcase_add_loop_test(tc, test_cfg_listen_is_loopback, 0,
+	    CS_ARRAY_LEN(listen_urls));
 	suite_add_tcase(s, tc);
 	return s;
 }

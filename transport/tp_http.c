@@ -425,8 +425,9 @@ route_authorize(tp_http *h, nng_aio *aio, nng_http_req *req,
 	struct hslot *s;
 
 	if (!is_json(req)) {
-		respond_error(aio, 415, "unsupported_media_type", "Content-Type "
-		    "must be application/json", unread, NULL, NULL);
+		respond_error(aio, 415, "unsupported_media_type",
+		    "Content-Type must be application/json", unread, NULL,
+		    NULL);
 		return;
 	}
 	if (!bearer_of(req, &tok, &tok_len)) {
@@ -443,7 +444,8 @@ route_authorize(tp_http *h, nng_aio *aio, nng_http_req *req,
 	if ((cl = nng_http_req_get_header(req, "Content-Length")) != NULL) {
 		cl += strspn(cl, " \t");
 		body_len = strtoull(cl, &end, 10);
-		if (end == cl || *cl == '-' || end[strspn(end, " \t")] != '\0') {
+		if (end == cl || *cl == '-' ||
+		    end[strspn(end, " \t")] != '\0') {
 			respond_error(aio, 400, "bad_request", "malformed "
 			    "Content-Length", true, NULL, NULL);
 			return;
@@ -602,8 +604,8 @@ handler_cb(nng_aio *aio)
 		if (strcmp(method, "POST") == 0)
 			route_authorize(h, aio, req, conn);
 		else
-			respond_error(aio, 405, "method_not_allowed", "use POST",
-			    has_body(req), "Allow", "POST");
+			respond_error(aio, 405, "method_not_allowed",
+			    "use POST", has_body(req), "Allow", "POST");
 	} else if (strcmp(path, "/healthz") == 0) {
 		if (get)
 			route_health(h, aio);

@@ -368,6 +368,13 @@ info_str(const struct watch *w, const char *key)
 	return v != NULL ? v : "-";
 }
 
+/* Whole seconds until the deadline, rounded up. */
+static int64_t
+seconds_left(const struct watch *w, int64_t now)
+{
+	return (w->deadline_mono - now + 999) / 1000;
+}
+
 /* The generic JSON body of a page: a new string. */
 static char *
 generic_body(const tp_webhook *wh, const struct watch *w, int stage,
@@ -381,12 +388,14 @@ generic_body(const tp_webhook *wh, const struct watch *w, int stage,
 	if (o != NULL && decide != NULL) {
 		json_object_set_new(o, "event",
 		    json_string("pending_escalation"));
-		json_object_set_new(o, "stage", json_string(stage_names[stage]));
-		json_object_set_new(o, "deadline", json_integer(w->deadline_ms));
+		json_object_set_new(o, "stage",
+		    json_string(stage_names[stage]));
+		json_object_set_new(o, "deadline",
+		    json_integer(w->deadline_ms));
 		json_object_set_new(o, "waited_s",
 		    json_integer((now - w->received_mono) / 1000));
 		json_object_set_new(o, "seconds_left",
-		    json_integer((w->deadline_mono - now) / 1000));
+		    json_integer(seconds_left(w, now)));
 		json_object_set_new(o, "decide", json_string(decide));
 		text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	}
@@ -421,7 +430,7 @@ slack_body(const tp_webhook *wh, const struct watch *w, int stage,
 	char *decide = cs_asprintf("%s %s", wh->decide, w->request);
 	char *cmd = NULL, *summary = NULL, *header = NULL, *context = NULL;
 	char *text = NULL;
-	int64_t left = (w->deadline_mono - now) / 1000;
+	int64_t left = seconds_left(w, now);
 	int64_t waited = (now - w->received_mono) / 1000;
 	json_t *o = NULL;
 
@@ -657,8 +666,9 @@ notifier_main(void *arg)
 			    (unsigned long long) dropped,
 			    (unsigned long long) wh->dropped_total);
 		if (evicted > 0)
-			cs_log("webhooks: following %zu undecided calls at most: "
-			    "stopped following the %llu oldest (%llu in all)",
+			cs_log("webhooks: following %zu undecided calls at "
+			    "most: stopped following the %llu oldest (%llu in "
+			    "all)",
 			    wh->track_max, (unsigned long long) evicted,
 			    (unsigned long long) wh->evicted_total);
 
@@ -828,6 +838,7 @@ tp_webhook_close(tp_webhook *wh)
 		pthread_join(wh->thread, NULL);
 	waiting = wh->queue_len + (size_t) wh->inflight;
 	if (waiting > 0)
-		cs_log("webhooks: stopping with %zu pages undelivered", waiting);
+		cs_log("webhooks: stopping with %zu pages undelivered",
+		    waiting);
 	webhook_free(wh);
 }
