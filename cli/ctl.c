@@ -173,6 +173,31 @@ decision_exit(const json_t *reply)
 	return EX_DENY;
 }
 
+/* Send one frame to the agent endpoint, print the reply, return the exit
+ * code of its decision (req is stolen). */
+static int
+agent_call(json_t *req, int64_t timeout_ms)
+{
+	cs_client *c = ctl_connect("agent.ipc");
+	json_t *reply = NULL;
+	char *cause = NULL;
+	cs_err rv = cs_client_call_json(c, req, timeout_ms, &reply, &cause);
+	int code;
+
+	cs_client_close(c);
+	json_decref(req);
+	if (rv != CS_OK) {
+		code = ctl_fail(EX_UNAVAILABLE_, "%s", cause != NULL ? cause :
+		    cs_strerror(rv));
+		free(cause);
+		return code;
+	}
+	ctl_print_json(reply);
+	code = decision_exit(reply);
+	json_decref(reply);
+	return code;
+}
+
 /* ask: one authorize request. */
 static int
 cmd_ask(int argc, char **argv)
@@ -181,12 +206,9 @@ cmd_ask(int argc, char **argv)
 	const char *resource = NULL, *args = NULL, *purpose = NULL, *v;
 	const char *id = NULL;
 	int64_t wait_ms = 0;
-	json_t *req, *reply = NULL, *jargs = NULL;
+	json_t *req, *jargs = NULL;
 	json_error_t jerr;
-	cs_client *c;
-	char *cause = NULL, idbuf[20];
-	cs_err rv;
-	int code;
+	char idbuf[20];
 
 	for (int i = 0; i < argc; i++) {
 		if ((v = ctl_opt(argc, argv, &i, "--token")) != NULL)
@@ -253,49 +275,17 @@ cmd_ask(int argc, char **argv)
 	if (purpose != NULL)
 		json_object_set_new(req, "context", json_pack("{s:s}",
 		    "purpose", purpose));
-	c = ctl_connect("agent.ipc");
-	rv = cs_client_call_json(c, req, wait_ms + 15000, &reply, &cause);
-	cs_client_close(c);
-	json_decref(req);
-	if (rv != CS_OK) {
-		code = ctl_fail(EX_UNAVAILABLE_, "%s", cause != NULL ? cause :
-		    cs_strerror(rv));
-		free(cause);
-		return code;
-	}
-	ctl_print_json(reply);
-	code = decision_exit(reply);
-	json_decref(reply);
-	return code;
+	return agent_call(req, wait_ms + 15000);
 }
 
 /* status REQUEST_ID */
 static int
 cmd_status(int argc, char **argv)
 {
-	json_t *req, *reply = NULL;
-	cs_client *c;
-	char *cause = NULL;
-	cs_err rv;
-	int code;
-
 	if (argc != 1)
 		return ctl_fail(EX_USAGE_, "usage: status REQUEST_ID");
-	req = json_pack("{s:i, s:s, s:s}", "v", 1, "type", "status",
-	    "request", argv[0]);
-	c = ctl_connect("agent.ipc");
-	rv = cs_client_call_json(c, req, 15000, &reply, &cause);
-	cs_client_close(c);
-	json_decref(req);
-	if (rv != CS_OK) {
-		code = ctl_fail(EX_UNAVAILABLE_, "%s", cause);
-		free(cause);
-		return code;
-	}
-	ctl_print_json(reply);
-	code = decision_exit(reply);
-	json_decref(reply);
-	return code;
+	return agent_call(json_pack("{s:i, s:s, s:s}", "v", 1, "type",
+	    "status", "request", argv[0]), 15000);
 }
 
 /* "in 1m30s" / "overdue" for a deadline. */

@@ -339,52 +339,19 @@ enforce_read_token(const char *path, char **cause)
 	return buf;
 }
 
-/* Value of one base64url character, or -1. */
-static int
-b64url_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 char *
 enforce_token_claim(const char *jwt, const char *name)
 {
 	const char *p = jwt != NULL ? strchr(jwt, '.') : NULL, *q;
 	unsigned char *buf;
-	size_t out = 0;
-	uint32_t acc = 0;
-	int bits = 0;
+	size_t len;
 	json_t *root;
 	char *value = NULL;
 
-	if (p == NULL || (q = strchr(++p, '.')) == NULL || q - p > 16384)
+	if (p == NULL || (q = strchr(++p, '.')) == NULL || q - p > 16384 ||
+	    cs_b64url_decode(p, (size_t) (q - p), &buf, &len) != CS_OK)
 		return NULL;
-	if ((buf = malloc((size_t) (q - p))) == NULL)
-		return NULL;
-	for (; p < q; p++) {
-		int val = b64url_val(*p);
-
-		if (val < 0) {
-			free(buf);
-			return NULL;
-		}
-		acc = (acc << 6) | (uint32_t) val;
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			buf[out++] = (unsigned char) (acc >> bits);
-		}
-	}
-	root = json_loadb((const char *) buf, out, JSON_REJECT_DUPLICATES,
+	root = json_loadb((const char *) buf, len, JSON_REJECT_DUPLICATES,
 	    NULL);
 	free(buf);
 	if (json_is_string(json_object_get(root, name)))

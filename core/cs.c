@@ -350,6 +350,61 @@ fail:
 	return rv;
 }
 
+/* Value of one base64url digit, -1 for anything outside the alphabet. */
+static int
+b64url_val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+cs_err
+cs_b64url_decode(const char *in, size_t len, unsigned char **out,
+    size_t *out_len)
+{
+	unsigned char *buf;
+	size_t n = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+
+	if (len % 4 == 1)
+		return CS_EPARSE;
+	if ((buf = malloc(len / 4 * 3 + 3)) == NULL)
+		return CS_ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		int d = b64url_val(in[i]);
+
+		if (d < 0)
+			goto fail;
+		acc = (acc << 6) | (uint32_t) d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[n++] = (unsigned char) (acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	/* Leftover bits must be zero, so each byte string has one text. */
+	if (acc != 0)
+		goto fail;
+	buf[n] = '\0';
+	*out = buf;
+	*out_len = n;
+	return CS_OK;
+fail:
+	free(buf);
+	return CS_EPARSE;
+}
+
 #ifdef CS_CRASH_POINTS
 void
 cs_crash_point(const char *name)

@@ -80,6 +80,12 @@ bool cs_glob_match(const char *pattern, const char *text);
  * and a NUL. */
 cs_err cs_random_hex(char *out, size_t nbytes);
 
+/* cs_b64url_decode decodes strict base64url (RFC 4648 section 5,
+ * unpadded, canonical: leftover bits must be zero) into a new buffer with a
+ * NUL after *out_len bytes; CS_EPARSE on any other input. */
+cs_err cs_b64url_decode(const char *in, size_t len, unsigned char **out,
+    size_t *out_len);
+
 /* cs_log writes one line to stderr with a timestamp prefix. */
 void cs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

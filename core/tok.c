@@ -33,63 +33,6 @@ oom(char **cause)
 	return CS_ENOMEM;
 }
 
-/* Value of one base64url digit, -1 for anything outside the alphabet. */
-static int
-b64url_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Strict base64url decoding (RFC 4648 section 5, unpadded, canonical):
- * a new buffer with a NUL after *out_len bytes; CS_EPARSE otherwise. */
-static cs_err
-b64url_decode(const char *in, size_t len, unsigned char **out,
-    size_t *out_len)
-{
-	unsigned char *buf;
-	size_t n = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-
-	if (len % 4 == 1)
-		return CS_EPARSE;
-	if ((buf = malloc(len / 4 * 3 + 3)) == NULL)
-		return CS_ENOMEM;
-	for (size_t i = 0; i < len; i++) {
-		int d = b64url_val(in[i]);
-
-		if (d < 0)
-			goto fail;
-		acc = (acc << 6) | (uint32_t) d;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[n++] = (unsigned char) (acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	/* Leftover bits must be zero, so each byte string has one text. */
-	if (acc != 0)
-		goto fail;
-	buf[n] = '\0';
-	*out = buf;
-	*out_len = n;
-	return CS_OK;
-fail:
-	free(buf);
-	return CS_EPARSE;
-}
-
 /* Whether a failed jansson load ran out of memory. Some OOM paths in
  * jansson 2.14 return without any error text, so an empty text counts;
  * others (inside its lexer) read as syntax errors and fail closed as a
@@ -112,7 +55,7 @@ segment_json(const char *seg, size_t len, json_t **out, char **cause)
 	cs_err rv;
 
 	memset(&jerr, 0, sizeof jerr);
-	if ((rv = b64url_decode(seg, len, &raw, &raw_len)) != CS_OK) {
+	if ((rv = cs_b64url_decode(seg, len, &raw, &raw_len)) != CS_OK) {
 		if (rv == CS_ENOMEM)
 			return oom(cause);
 		return deny(cause, "malformed token");
@@ -215,7 +158,7 @@ parse_unverified(const char *jwt, size_t len, json_t **claims, char **cause)
 		goto fail;
 	if ((rv = segment_json(payload, payload_len, &body, cause)) != CS_OK)
 		goto fail;
-	if ((rv = b64url_decode(sig, sig_len, &raw_sig, &raw_sig_len)) !=
+	if ((rv = cs_b64url_decode(sig, sig_len, &raw_sig, &raw_sig_len)) !=
 	    CS_OK) {
 		rv = rv == CS_ENOMEM ? oom(cause) :
 		    deny(cause, "malformed token");
