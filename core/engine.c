@@ -544,19 +544,21 @@ set_str(json_t *o, const char *key, const char *value)
 }
 
 /* Final outcome of a call: one audit event, the replies to every waiter,
- * a remembered reply and a "resolved" event. info is borrowed. */
+ * a remembered reply and, for a call that waited for operators, a
+ * "resolved" event. ev (the call's context) is stolen and becomes the
+ * audit event. */
 static void
-finalize(core_engine *eng, const json_t *info, const char *decision,
+finalize_ev(core_engine *eng, json_t *ev, const char *decision,
     const char *by, json_t *operators, const char *reason,
     const core_waiter *waiters, int waiter_count, uint64_t handle,
     const char *dedup_key, int64_t now_ms, core_fx *fx)
 {
-	json_t *ev, *reply;
+	json_t *reply;
 	const char *request, *session;
 	json_t *received;
 	core_sess *s;
 
-	if (info == NULL || (ev = json_deep_copy(info)) == NULL) {
+	if (ev == NULL) {
 		/* OOM: still answer, fail closed */
 		if (handle != 0)
 			fx_reply(fx, handle, error_reply("internal",
@@ -598,12 +600,16 @@ finalize(core_engine *eng, const json_t *info, const char *decision,
 		recent_put(eng, request, dedup_key, reply);
 		fx_req(fx, request, ev);
 	}
-	fx_pub(fx, "resolved", json_pack("{s:s?, s:s, s:s, s:O?, s:s?, s:O?, "
-	    "s:O?, s:O?}", "request", request, "decision", decision, "by", by,
-	    "operator", json_object_get(ev, "operator"), "reason", reason,
-	    "tool", json_object_get(ev, "tool"), "session",
-	    json_object_get(ev, "session"), "latency_ms",
-	    json_object_get(ev, "latency_ms")));
+	if (handle == 0) {
+		/* consoles only track calls that were pending */
+		fx_pub(fx, "resolved", json_pack("{s:s?, s:s, s:s, s:O?, s:s?, "
+		    "s:O?, s:O?, s:O?}", "request", request, "decision",
+		    decision, "by", by, "operator",
+		    json_object_get(ev, "operator"), "reason", reason, "tool",
+		    json_object_get(ev, "tool"), "session",
+		    json_object_get(ev, "session"), "latency_ms",
+		    json_object_get(ev, "latency_ms")));
+	}
 	/* an admission denial never proved it belongs to the session it
 	 * names: it must not count there (session.denials rules) */
 	if (session != NULL && strcmp(by, "admission") != 0 &&
@@ -613,6 +619,19 @@ finalize(core_engine *eng, const json_t *info, const char *decision,
 			s->denials++;
 	}
 	json_decref(reply);
+}
+
+/* The same for a call still referenced elsewhere (a pending item): info
+ * is borrowed and copied. */
+static void
+finalize(core_engine *eng, const json_t *info, const char *decision,
+    const char *by, json_t *operators, const char *reason,
+    const core_waiter *waiters, int waiter_count, uint64_t handle,
+    const char *dedup_key, int64_t now_ms, core_fx *fx)
+{
+	finalize_ev(eng, info != NULL ? json_deep_copy(info) : NULL, decision,
+	    by, operators, reason, waiters, waiter_count, handle, dedup_key,
+	    now_ms, fx);
 }
 
 /* Audit a frame that could not be parsed, and answer with an error. */
@@ -841,8 +860,9 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		reason = cs_asprintf("admission: %s",
 		    cause != NULL ? cause : "invalid token");
 		set_str(info, "policy", pol_set_version(eng->pol));
-		finalize(eng, info, "deny", "admission", NULL, reason, NULL, 0,
+		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
 		    handle, key, now_ms, fx);
+		info = NULL;
 		goto done;
 	}
 	if (eng->cfg->jti_max_uses > 0 && tok->jti != NULL &&
@@ -865,8 +885,9 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		info = call_info(eng, request, m, tok, session, -1, eng->posture,
 		    digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
-		finalize(eng, info, "deny", "admission", NULL, reason, NULL, 0,
+		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
 		    handle, key, now_ms, fx);
+		info = NULL;
 		goto done;
 	}
 
@@ -879,9 +900,10 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		info = call_info(eng, request, m, tok, session, -1, eng->posture,
 		    digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
-		finalize(eng, info, "deny", "error", NULL,
+		finalize_ev(eng, info, "deny", "error", NULL,
 		    rv == CS_EFULL ? "session table full" : "out of memory",
 		    NULL, 0, handle, key, now_ms, fx);
+		info = NULL;
 		goto done;
 	}
 	if (!created && (strcmp(s->user, tok->user) != 0 ||
@@ -893,8 +915,9 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		info = call_info(eng, request, m, tok, session, -1, eng->posture,
 		    digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
-		finalize(eng, info, "deny", "admission", NULL, reason, NULL, 0,
+		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
 		    handle, key, now_ms, fx);
+		info = NULL;
 		goto done;
 	}
 	if (created) {
@@ -949,15 +972,17 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		set_str(info, "grant", grant->id);
 		reason = cs_asprintf("session grant %s by %s", grant->id,
 		    grant->operator_name);
-		finalize(eng, info, "allow", "grant", ops, reason, NULL, 0,
+		finalize_ev(eng, info, "allow", "grant", ops, reason, NULL, 0,
 		    handle, key, now_ms, fx);
+		info = NULL;
 		goto done;
 	}
 	if (res.decision != POL_ASK) {
-		finalize(eng, info, pol_decision_name(res.decision), "policy",
+		finalize_ev(eng, info, pol_decision_name(res.decision), "policy",
 		    NULL, res.reason != NULL ? res.reason :
 		    res.decision == POL_ALLOW ? "allowed by policy" :
 		    "denied by policy", NULL, 0, handle, key, now_ms, fx);
+		info = NULL;
 		goto done;
 	}
 
@@ -977,8 +1002,9 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		    core_pend_count(eng->pending)) :
 		    cs_asprintf("could not queue for approval: %s",
 		    cs_strerror(rv));
-		finalize(eng, info, "deny", "error", NULL, reason, NULL, 0,
+		finalize_ev(eng, info, "deny", "error", NULL, reason, NULL, 0,
 		    handle, key, now_ms, fx);
+		info = NULL;
 		goto done;
 	}
 	{

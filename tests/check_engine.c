@@ -553,8 +553,8 @@ START_TEST(test_allow_by_policy)
 	ck_assert_uint_eq(F.fx.req_count, 1);
 	ck_assert_str_eq(F.fx.reqs[0].request, S(msg, "request"));
 
-	ck_assert_uint_eq(pubs_of("resolved"), 1);
-	ck_assert_str_eq(S(pub_of("resolved"), "decision"), "allow");
+	/* consoles hear of calls that waited for them, not of every call */
+	ck_assert_uint_eq(pubs_of("resolved"), 0);
 	ck_assert_uint_eq(core_engine_pending_count(F.eng), 0);
 }
 END_TEST
