@@ -402,7 +402,7 @@ tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause)
 	};
 	core_tok *tok = core_map_get(eng->tok_cache, jwt), *old;
 
-	if (tok != NULL && now_s < tok->exp + eng->cfg->leeway_s)
+	if (tok != NULL && now_s - eng->cfg->leeway_s < tok->exp)
 		return tok;
 	if (tok != NULL) /* expired since: verify again for the reason */
 		core_tok_free(core_map_del(eng->tok_cache, jwt));

@@ -629,6 +629,118 @@ compile_list(const struct cctx *c, const char *where, const char *op,
 	return CS_OK;
 }
 
+/* Check a regex's shape before regcomp: glibc expands stacked and nested
+ * repeats ("a+++", "((a{1,100}){1,100}){1,100}") in exponential time and
+ * memory, so a short policy could stall a reload. Refuses stacked
+ * quantifiers, groups nested deeper than 8, and patterns whose expanded
+ * size (each {n,m} copies its atom m times) passes 4096 atoms. Returns
+ * NULL when the shape is fine, else why. */
+static const char *
+regex_shape(const char *re)
+{
+	long acc[10] = { 0 };   /* expanded size per open group */
+	long last = 0;          /* size of the previous atom */
+	int depth = 0;
+	bool after_quant = false;
+
+	for (const char *p = re; *p != '\0'; p++) {
+		long reps = 0;
+
+		switch (*p) {
+		case '\\':
+			if (p[1] != '\0')
+				p++;
+			last = 1;
+			break;
+		case '[':
+			/* a bracket expression is one atom: skip to its ']'
+			 * (a ']' right after '[' or '[^' is a member) */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p != '\0' && *p != ']') {
+				if (*p == '[' && (p[1] == ':' || p[1] == '.' ||
+				    p[1] == '=')) {
+					char close = p[1];
+
+					p += 2;
+					while (*p != '\0' &&
+					    !(*p == close && p[1] == ']'))
+						p++;
+					if (*p != '\0')
+						p++;
+				}
+				if (*p != '\0')
+					p++;
+			}
+			if (*p == '\0')
+				return NULL; /* unbalanced: regcomp says why */
+			last = 1;
+			break;
+		case '(':
+			if (++depth > 8)
+				return "groups nested deeper than 8";
+			acc[depth] = 0;
+			after_quant = false;
+			last = 0;
+			continue;
+		case ')':
+			if (depth == 0)
+				return NULL;
+			last = acc[depth--];
+			acc[depth] += last;
+			after_quant = false;
+			continue;
+		case '*':
+		case '+':
+		case '?':
+			reps = 1; /* a loop, not a copy */
+			break;
+		case '{': {
+			char *end;
+			long lo = strtol(p + 1, &end, 10), hi = lo;
+
+			if (*end == ',')
+				hi = end[1] == '}' ? lo + 1 :
+				    strtol(end + 1, &end, 10);
+			if (lo < 0 || hi < 0 || lo > 1000 || hi > 1000)
+				return "repeat counts above 1000 are not allowed";
+			reps = hi > 1 ? hi - 1 : 1;
+			while (*p != '\0' && *p != '}')
+				p++;
+			if (*p == '\0')
+				return NULL;
+			break;
+		}
+		case '|':
+		case '^':
+		case '$':
+			after_quant = false;
+			last = 0;
+			continue;
+		default:
+			last = 1;
+			break;
+		}
+		if (reps > 0) {
+			if (after_quant)
+				return "stacked quantifiers (such as \"a++\" or "
+				    "\"a*{2}\") are not allowed";
+			after_quant = true;
+			acc[depth] += last * reps;
+		} else {
+			after_quant = false;
+			acc[depth] += last;
+		}
+		if (acc[depth] > 4096)
+			return "the pattern expands to more than 4096 atoms "
+			    "(nested or large {n,m} repeats)";
+	}
+	return NULL;
+}
+
 /* Compile one operator of an operator object into t. */
 static cs_err
 compile_op(const struct cctx *c, const char *where,
@@ -690,6 +802,7 @@ compile_op(const struct cctx *c, const char *where,
 	}
 	if (strcmp(key, "matches") == 0) {
 		json_t *icase = json_object_get(obj, "icase");
+		const char *shape;
 		char err[256];
 		int flags = REG_EXTENDED | REG_NOSUB, rc;
 
@@ -709,6 +822,8 @@ compile_op(const struct cctx *c, const char *where,
 		}
 		if (json_is_true(icase))
 			flags |= REG_ICASE;
+		if ((shape = regex_shape(json_string_value(v))) != NULL)
+			return perr(c, sub, "bad regex: %s", shape);
 		if ((t->re = malloc(sizeof *t->re)) == NULL)
 			return oom(c);
 		if ((rc = regcomp(t->re, json_string_value(v), flags)) != 0) {

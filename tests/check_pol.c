@@ -279,6 +279,17 @@ static const struct {
 	    "t.json: rules[0] (id \"no-drop\"): if.args.sql.matches: bad "
 	    "regex: " },
 	{ IF("\"args.sql\":{\"matches\":\"(a\"}"), "bad regex" },
+	/* shapes glibc compiles in exponential time or memory */
+	{ IF("\"args.q\":{\"matches\":\"b++++++++++++++++++++++++\"}"),
+	    "stacked quantifiers" },
+	{ IF("\"args.q\":{\"matches\":\"^(b|bb)***\"}"),
+	    "stacked quantifiers" },
+	{ IF("\"args.q\":{\"matches\":\"((b{1,100}){1,100}){1,100}\"}"),
+	    "more than 4096 atoms" },
+	{ IF("\"args.q\":{\"matches\":\"b{1,5000}\"}"),
+	    "repeat counts above 1000" },
+	{ IF("\"args.q\":{\"matches\":\"(((((((((b)))))))))\"}"),
+	    "nested deeper than 8" },
 	{ IF("\"hour\":{\"matches\":\"1\"}"), "regexes test strings only" },
 	{ IF("\"args.sql\":{\"matches\":\"a\",\"icase\":\"yes\"}"),
 	    "if.args.sql.icase: must be true or false" },
