@@ -349,14 +349,24 @@ writer_main(void *arg)
 			next = j->next;
 			if (rv == CS_OK) {
 				core_engine_committed(d->eng, &j->fx);
-			} else if (!j->fx.fallback &&
-			    json_array_size(j->fx.events) > 0) {
+			} else if (!j->fx.fallback) {
+				/* every answer in a failed batch fails closed,
+				 * also one with no row of its own (a status
+				 * read of a decision that was never written) */
 				core_fx follow;
 
 				core_fx_init(&follow);
 				core_engine_audit_failed(d->eng, &j->fx,
 				    cs_now_ms(), &follow);
 				enqueue(d, &follow, true);
+			}
+			if (rv != CS_OK) {
+				/* no row was written: name none */
+				for (size_t i = 0; i < j->fx.reply_count; i++) {
+					j->fx.replies[i].event = NULL;
+					json_object_del(j->fx.replies[i].msg,
+					    "audit_seq");
+				}
 			}
 			deliver(d, &j->fx);
 			core_fx_fini(&j->fx);
@@ -562,6 +572,46 @@ stale_cb(void *ud, int64_t seq, const char *hash, json_t *event)
 	return true;
 }
 
+struct remember {
+	json_t *events; /* newest first */
+};
+
+/* Collect a past decision. */
+static bool
+remember_cb(void *ud, int64_t seq, const char *hash, json_t *event)
+{
+	struct remember *r = ud;
+
+	(void) seq;
+	(void) hash;
+	json_array_append(r->events, event);
+	return true;
+}
+
+/* Load the newest decisions into the engine, oldest first: a call resent
+ * across a restart gets its first answer, and token ids keep their uses. */
+static void
+remember_decisions(struct daemon *d)
+{
+	core_store_filter f = { .kind = "decision",
+		.limit = (int64_t) d->cfg.recent_max };
+	struct remember r = { json_array() };
+	size_t n;
+
+	if (r.events == NULL ||
+	    core_store_history(d->store, &f, remember_cb, &r) != CS_OK) {
+		json_decref(r.events);
+		return;
+	}
+	for (n = json_array_size(r.events); n > 0; n--)
+		core_engine_remember(d->eng, json_array_get(r.events, n - 1),
+		    cs_now_ms());
+	if (json_array_size(r.events) > 0)
+		cs_log("remembered the last %zu decisions",
+		    json_array_size(r.events));
+	json_decref(r.events);
+}
+
 /* Close what the last run left open, synchronously, before serving. */
 static cs_err
 close_stale(struct daemon *d)
@@ -748,6 +798,7 @@ main(int argc, char **argv)
 	}
 	pol = NULL;
 	core_engine_set_hooks(d.eng, lookup_hook, reload_hook, &d);
+	remember_decisions(&d);
 	if (close_stale(&d) != CS_OK) {
 		cause = strdup("could not close the calls left pending by the "
 		    "last run: audit store not writable");
@@ -767,6 +818,9 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit makes writes fail (audit_unavailable, deny)
+	 * instead of killing the daemon */
+	signal(SIGXFSZ, SIG_IGN);
 
 	pthread_mutex_init(&d.q_mtx, NULL);
 	pthread_cond_init(&d.q_cond, NULL);

@@ -568,6 +568,9 @@ finalize_ev(core_engine *eng, json_t *ev, const char *decision,
 	}
 	json_object_set_new(ev, "kind", json_string("decision"));
 	json_object_set_new(ev, "ts", json_integer(now_ms));
+	if (dedup_key != NULL) /* a hash and the client id: lets a restart
+				* still answer a resent call the first way */
+		json_object_set_new(ev, "replay", json_string(dedup_key));
 	json_object_set_new(ev, "decision", json_string(decision));
 	json_object_set_new(ev, "by", json_string(by));
 	if (operators != NULL && json_array_size(operators) > 0) {
@@ -1007,6 +1010,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		info = NULL;
 		goto done;
 	}
+	if (key != NULL)
+		set_str(info, "replay", key);
 	{
 		json_t *ev = json_deep_copy(info);
 
@@ -1584,10 +1589,46 @@ core_engine_close_stale(core_engine *eng, const json_t *pending_event,
 	json_object_del(info, "kind");
 	json_object_del(info, "ts");
 	pthread_mutex_lock(&eng->mtx);
-	finalize(eng, info, "deny", "error", NULL, "restart", NULL, 0, 0, NULL,
-	    now_ms, fx);
+	finalize(eng, info, "deny", "error", NULL, "restart", NULL, 0, 0,
+	    json_string_value(json_object_get(info, "replay")), now_ms, fx);
 	pthread_mutex_unlock(&eng->mtx);
 	json_decref(info);
+}
+
+void
+core_engine_remember(core_engine *eng, const json_t *ev, int64_t now_ms)
+{
+	const char *request = json_string_value(json_object_get(ev,
+	    "request"));
+	const char *replay = json_string_value(json_object_get(ev, "replay"));
+	const char *jti = json_string_value(json_object_get(ev, "jti"));
+	json_t *reply;
+	struct recent *r;
+
+	if (request == NULL)
+		return;
+	pthread_mutex_lock(&eng->mtx);
+	if (core_map_get(eng->recent, request) == NULL &&
+	    (reply = decision_reply(ev, NULL)) != NULL) {
+		recent_put(eng, request, replay, reply);
+		if ((r = core_map_get(eng->recent, request)) != NULL)
+			r->audit_seq = json_integer_value(json_object_get(ev,
+			    "seq"));
+		json_decref(reply);
+	}
+	/* uses of a token id still valid count against jti_max_uses */
+	if (eng->cfg->jti_max_uses > 0 && jti != NULL &&
+	    strcmp(json_string_value(json_object_get(ev, "by")) != NULL ?
+	    json_string_value(json_object_get(ev, "by")) : "", "admission") !=
+	    0 && json_integer_value(json_object_get(ev, "token_exp")) >
+	    now_ms / 1000) {
+		core_tok t = { .jti = (char *) (uintptr_t) jti,
+			.exp = json_integer_value(json_object_get(ev,
+			    "token_exp")) };
+
+		(void) jti_use(eng, &t, now_ms / 1000);
+	}
+	pthread_mutex_unlock(&eng->mtx);
 }
 
 void
@@ -1633,6 +1674,37 @@ core_engine_committed(core_engine *eng, const core_fx *fx)
 	pthread_mutex_unlock(&eng->mtx);
 }
 
+/* Undo the live changes (trust, posture, grants) whose audit rows could
+ * not be written: nothing takes effect without its audit event. */
+static void
+undo_changes(core_engine *eng, const core_fx *fx)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(fx->events, i, ev) {
+		const char *kind = json_string_value(json_object_get(ev, "kind"));
+		const char *sid = json_string_value(json_object_get(ev,
+		    "session"));
+		core_sess *s = sid != NULL ? core_sess_get(eng->sessions, sid) :
+		    NULL;
+
+		if (kind == NULL)
+			continue;
+		if (strcmp(kind, "trust") == 0 && s != NULL)
+			s->trust = (int) json_integer_value(json_object_get(ev,
+			    "from"));
+		else if (strcmp(kind, "posture") == 0 &&
+		    json_is_string(json_object_get(ev, "from")))
+			snprintf(eng->posture, sizeof eng->posture, "%s",
+			    json_string_value(json_object_get(ev, "from")));
+		else if (strcmp(kind, "grant") == 0 && s != NULL &&
+		    json_is_string(json_object_get(ev, "grant")))
+			(void) core_sess_grant_revoke(s, json_string_value(
+			    json_object_get(ev, "grant")));
+	}
+}
+
 void
 core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
     core_fx *out)
@@ -1641,8 +1713,13 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 
 	pthread_mutex_lock(&eng->mtx);
 	out->fallback = true;
+	undo_changes(eng, fx);
 	for (size_t i = 0; i < fx->reply_count; i++) {
 		json_t *msg = fx->replies[i].msg;
+
+		/* the row it would name was never written */
+		fx->replies[i].event = NULL;
+		json_object_del(msg, "audit_seq");
 		const char *d = json_string_value(json_object_get(msg,
 		    "decision"));
 

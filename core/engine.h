@@ -109,6 +109,11 @@ void core_engine_policy_changed(core_engine *eng, pol_set *pol,
 void core_engine_close_stale(core_engine *eng, const json_t *pending_event,
     int64_t now_ms, core_fx *fx);
 
+/* core_engine_remember loads one past decision event from the audit
+ * store at start-up: a resent call is answered with it, status finds it,
+ * and its token id's use counts. Oldest first. */
+void core_engine_remember(core_engine *eng, const json_t *ev, int64_t now_ms);
+
 /* core_engine_shutdown closes every pending call as deny, by error,
  * reason "shutdown", answering the agents parked on them. */
 void core_engine_shutdown(core_engine *eng, int64_t now_ms, core_fx *fx);

@@ -142,6 +142,12 @@ cs_home_key(const char *home, bool create, unsigned char **key,
 		rv = errno == ENOENT ? CS_ENOTFOUND : CS_EIO;
 		goto done;
 	}
+	if (st.st_uid != geteuid()) {
+		cs_set_cause(cause, "%s is owned by uid %u, not by this user: "
+		    "refusing to use it", path, (unsigned) st.st_uid);
+		rv = CS_EDENIED;
+		goto done;
+	}
 	if ((st.st_mode & 0077) != 0) {
 		cs_set_cause(cause, "%s is readable by group or others (mode "
 		    "%03o): chmod 600 it", path, (unsigned) (st.st_mode & 0777));

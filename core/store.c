@@ -442,6 +442,12 @@ core_store_open(const char *path, int flags, core_store **out, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	if (!st->is_rdonly && sqlite3_db_readonly(st->db, "main") != 0) {
+		/* sqlite falls back to read-only on a file it cannot write */
+		cs_set_cause(cause, "audit store %s: the file is read-only",
+		    path);
+		goto fail;
+	}
 	if (st->is_rdonly) {
 		if (store_user_version(st, &version, cause) != CS_OK ||
 		    store_check_version(st, version, cause) != CS_OK)
