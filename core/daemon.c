@@ -64,6 +64,8 @@ struct daemon {
 	bool writer_started, timer_started;
 	bool writer_idle;      /* the writer waits on q_cond */
 	bool audit_down;
+	struct job *retry;      /* writer only: rows of answers already sent,
+	                         * written once the store takes rows again */
 	int64_t head_seq;       /* seq recorded in DIR/audit.head */
 	int64_t head_mono_ms;   /* when it was written */
 
@@ -277,6 +279,21 @@ writer_main(void *arg)
 		while (d->q_head == NULL && !d->stopping) {
 			struct timespec until;
 
+			if (d->retry != NULL) {
+				/* try the owed rows again shortly */
+				clock_gettime(CLOCK_REALTIME, &until);
+				until.tv_nsec += 200 * 1000000L;
+				if (until.tv_nsec >= 1000000000L) {
+					until.tv_sec++;
+					until.tv_nsec -= 1000000000L;
+				}
+				d->writer_idle = true;
+				(void) pthread_cond_timedwait(&d->q_cond,
+				    &d->q_mtx, &until);
+				d->writer_idle = false;
+				break;
+			}
+
 			d->writer_idle = true;
 			if (core_store_last_seq(d->store) == d->head_seq) {
 				pthread_cond_wait(&d->q_cond, &d->q_mtx);
@@ -302,11 +319,29 @@ writer_main(void *arg)
 		}
 		batch = d->q_head;
 		d->q_head = d->q_tail = NULL;
-		if (batch == NULL)
+		if (batch == NULL && (d->retry == NULL || d->stopping))
 			d->writer_done = true; /* stopping and drained */
 		pthread_mutex_unlock(&d->q_mtx);
-		if (batch == NULL)
+		if (d->retry != NULL && !(batch == NULL && d->stopping)) {
+			struct job *tail = d->retry;
+
+			while (tail->next != NULL)
+				tail = tail->next;
+			tail->next = batch;
+			batch = d->retry;
+			d->retry = NULL;
+		}
+		if (batch == NULL) {
+			for (j = d->retry; j != NULL; j = next) {
+				next = j->next;
+				cs_log("error: %zu audit row(s) of answers already "
+				    "sent could not be written before exit",
+				    json_array_size(j->fx.events));
+				core_fx_fini(&j->fx);
+				free(j);
+			}
 			break;
+		}
 
 		for (j = batch; j != NULL; j = j->next) {
 			size_t n = json_array_size(j->fx.events);
@@ -359,6 +394,21 @@ writer_main(void *arg)
 				core_engine_audit_failed(d->eng, &j->fx,
 				    cs_now_ms(), &follow);
 				enqueue(d, &follow, true);
+			}
+			if (rv != CS_OK && j->fx.fallback &&
+			    json_array_size(j->fx.events) > 0) {
+				/* the answers go now; their rows stay owed */
+				struct job *owed = calloc(1, sizeof *owed);
+
+				if (owed != NULL) {
+					core_fx_init(&owed->fx);
+					json_decref(owed->fx.events);
+					owed->fx.events = j->fx.events;
+					j->fx.events = json_array();
+					owed->fx.fallback = true;
+					owed->next = d->retry;
+					d->retry = owed;
+				}
 			}
 			if (rv != CS_OK) {
 				/* no row was written: name none */

@@ -1748,7 +1748,24 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 			core_pend_free(p);
 		} else if ((r = core_map_get(eng->recent,
 		    fx->reqs[i].request)) != NULL) {
-			json_t *reply = recent_reply(r);
+			json_t *reply = recent_reply(r), *ev;
+			const json_t *failed = fx->reqs[i].event;
+
+			/* the outcome the agent got, to be written when the
+			 * store takes rows again */
+			if (failed != NULL && json_is_string(json_object_get(
+			    failed, "kind")) && strcmp(json_string_value(
+			    json_object_get(failed, "kind")), "decision") == 0 &&
+			    (ev = json_deep_copy(failed)) != NULL) {
+				json_object_del(ev, "seq");
+				json_object_set_new(ev, "decision",
+				    json_string("deny"));
+				json_object_set_new(ev, "by",
+				    json_string("error"));
+				json_object_set_new(ev, "reason",
+				    json_string(reason));
+				fx_event(out, ev);
+			}
 
 			json_object_set_new(reply, "decision",
 			    json_string("deny"));
