@@ -262,6 +262,54 @@ publish_health(struct daemon *d, bool ok)
 	tp_http_set_health(d->http, ok);
 }
 
+/* Keep the rows of fx owed: they are retried until the store takes
+ * them (fx keeps its replies). */
+static void
+owe(struct daemon *d, core_fx *fx)
+{
+	struct job *owed;
+
+	if (json_array_size(fx->events) == 0 ||
+	    (owed = calloc(1, sizeof *owed)) == NULL)
+		return;
+	core_fx_init(&owed->fx);
+	json_decref(owed->fx.events);
+	owed->fx.events = fx->events;
+	fx->events = json_array();
+	owed->fx.fallback = true;
+	owed->next = d->retry;
+	d->retry = owed;
+	for (size_t i = 0; i < fx->reply_count; i++) {
+		fx->replies[i].event = NULL;
+		json_object_del(fx->replies[i].msg, "audit_seq");
+	}
+}
+
+/* Write the fail-closed outcomes of a failed batch at once, before any
+ * answer leaves: if sqlite's recovery later brings back a transaction
+ * whose fsync failed, it is this one, which says what the agents were
+ * told. Rows that still cannot be written are owed. */
+static void
+settle(struct daemon *d, core_fx *fx)
+{
+	size_t n = json_array_size(fx->events);
+	json_t **events = n > 0 ? calloc(n, sizeof *events) : NULL;
+	cs_err rv = n > 0 ? CS_ENOMEM : CS_OK;
+
+	if (events != NULL) {
+		for (size_t i = 0; i < n; i++)
+			events[i] = json_array_get(fx->events, i);
+		rv = core_store_append(d->store, events, n, NULL);
+		if (rv == CS_OK)
+			log_events(events, n);
+		free(events);
+	}
+	if (rv != CS_OK)
+		owe(d, fx);
+	deliver(d, fx);
+	core_fx_fini(fx);
+}
+
 /* Writer thread: take everything queued, commit it in one transaction,
  * then answer. Nothing is answered before its audit row is durable. */
 static void *
@@ -393,23 +441,10 @@ writer_main(void *arg)
 				core_fx_init(&follow);
 				core_engine_audit_failed(d->eng, &j->fx,
 				    cs_now_ms(), &follow);
-				enqueue(d, &follow, true);
+				settle(d, &follow);
 			}
-			if (rv != CS_OK && j->fx.fallback &&
-			    json_array_size(j->fx.events) > 0) {
-				/* the answers go now; their rows stay owed */
-				struct job *owed = calloc(1, sizeof *owed);
-
-				if (owed != NULL) {
-					core_fx_init(&owed->fx);
-					json_decref(owed->fx.events);
-					owed->fx.events = j->fx.events;
-					j->fx.events = json_array();
-					owed->fx.fallback = true;
-					owed->next = d->retry;
-					d->retry = owed;
-				}
-			}
+			if (rv != CS_OK && j->fx.fallback)
+				owe(d, &j->fx); /* answers go now, rows later */
 			if (rv != CS_OK) {
 				/* no row was written: name none */
 				for (size_t i = 0; i < j->fx.reply_count; i++) {
