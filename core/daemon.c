@@ -299,7 +299,10 @@ settle(struct daemon *d, core_fx *fx)
 	if (events != NULL) {
 		for (size_t i = 0; i < n; i++)
 			events[i] = json_array_get(fx->events, i);
+		/* no second wait on a lock: a busy store wrote nothing */
+		core_store_set_busy_ms(d->store, 0);
 		rv = core_store_append(d->store, events, n, NULL);
+		core_store_set_busy_ms(d->store, 5000);
 		if (rv == CS_OK)
 			log_events(events, n);
 		free(events);

@@ -1173,3 +1173,9 @@ out:
 	sqlite3_finalize(s);
 	return rv;
 }
+
+void
+core_store_set_busy_ms(core_store *st, int ms)
+{
+	sqlite3_busy_timeout(st->db, ms);
+}

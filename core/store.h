@@ -103,6 +103,10 @@ cs_err core_store_hash_at(core_store *st, int64_t seq, char out[65]);
  * another thread. *wal_frames (if not NULL) gets the WAL's size in frames. */
 cs_err core_store_checkpoint(core_store *st, int64_t *wal_frames);
 
+/* core_store_set_busy_ms sets how long a write waits for a lock held by
+ * another process (5000 by default). */
+void core_store_set_busy_ms(core_store *st, int ms);
+
 /* core_store_fault_set is a test hook: when armed, the next append fails
  * as if the disk were full. */
 void core_store_fault_set(core_store *st, bool fail_appends);
