@@ -142,10 +142,10 @@ last_seq() {
 	q "$1" "SELECT COALESCE(MAX(seq), 0) FROM audit"
 }
 
-# serving HOME TOKEN: a low-risk read is allowed within 5 s.
+# serving HOME TOKEN: a low-risk read is allowed within 20 s.
 serving() {
 	local out
-	out=$(timeout 10 "$CTL" --home "$1" ask --token "$2" --tool fs.read \
+	out=$(timeout 20 "$CTL" --home "$1" ask --token "$2" --tool fs.read \
 	    --session "probe-$RANDOM" --args '{"path":"/workspace/probe"}' \
 	    2>/dev/null) || return 1
 	[ "$(printf '%s' "$out" | jq -r .decision 2>/dev/null)" = allow ]

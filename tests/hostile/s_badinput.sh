@@ -66,7 +66,7 @@ check_reply() {
 		;;
 	esac
 	if [ "$rc" -ne 0 ]; then
-		bad hangs "$c: no reply within 5 s (expected $expect)"
+		bad hangs "$c: no reply within 10 s (expected $expect)"
 		return
 	fi
 	case $expect in
@@ -112,7 +112,7 @@ for c in "$CORPUS"/agent/*.case; do
 	    SESSION="bad-s-$n" || fail "cannot render $c"
 	before=$(last_seq "$H")
 	mem_before=$(hwm "$H")
-	run "$RAWSEND" -t 5000 -f "$FRAME" "ipc://$AGENT"
+	run "$RAWSEND" -t 10000 -f "$FRAME" "ipc://$AGENT"
 	count bad_inputs
 	restart_if_dead "agent/$name" || continue
 	check_reply "agent/$name" "$expect" "$RC" "$before"
@@ -137,7 +137,7 @@ for c in $(grep -l '^# group: bad-input' "$CORPUS"/token/*.case); do
 		n=$((n + 1))
 		token_frame "$tok" "bad-$n" >"$FRAME"
 		before=$(last_seq "$H")
-		run "$RAWSEND" -t 5000 -f "$FRAME" "ipc://$AGENT"
+		run "$RAWSEND" -t 10000 -f "$FRAME" "ipc://$AGENT"
 		count bad_inputs
 		restart_if_dead "token/$name" || continue
 		check_reply "token/$name" "$expect" "$RC" "$before"
@@ -158,7 +158,7 @@ for c in "$CORPUS"/control/*.case; do
 		fail "cannot render $c"
 	before=$(last_seq "$H")
 	mem_before=$(hwm "$H")
-	run "$RAWSEND" -t 5000 -f "$FRAME" "ipc://$CONTROL"
+	run "$RAWSEND" -t 10000 -f "$FRAME" "ipc://$CONTROL"
 	count bad_inputs
 	restart_if_dead "control/$name" || continue
 	case $expect in
@@ -170,7 +170,7 @@ for c in "$CORPUS"/control/*.case; do
 		;;
 	error\ *)
 		if [ "$RC" -ne 0 ]; then
-			bad hangs "control/$name: no reply within 5 s"
+			bad hangs "control/$name: no reply within 10 s"
 			continue
 		fi
 		[ "$(jf '[.type, .code] | join("|")')" = "error|${expect#error }" ] ||
@@ -224,7 +224,7 @@ for c in "$CORPUS"/peer/*.case; do
 		holder=$!
 		sleep 0.5
 		if [ "$ep" = control ]; then
-			timeout 10 "$CTL" --home "$H" pending --json >/dev/null 2>&1 ||
+			timeout 20 "$CTL" --home "$H" pending --json >/dev/null 2>&1 ||
 				bad hangs "peer/$name: operators locked out by stalled connections"
 		else
 			serving "$H" "$TOK" ||
