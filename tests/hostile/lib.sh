@@ -212,5 +212,5 @@ meta() {
 # hello HOME: the operator snapshot (posture, pending, sessions) as root.
 hello() {
 	printf '{"v":1,"type":"hello"}' >"$TEST_TMP/.hello"
-	"$RAWSEND" -t 5000 -f "$TEST_TMP/.hello" "ipc://$1/control.ipc" 2>/dev/null
+	timeout 30 "$RAWSEND" -t 5000 -f "$TEST_TMP/.hello" "ipc://$1/control.ipc" 2>/dev/null
 }

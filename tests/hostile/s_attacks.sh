@@ -72,7 +72,7 @@ for c in $(grep -l -E '^# group: (attack|control)' "$CORPUS"/token/*.case); do
 	expect=$(meta "$c" expect)
 	tok=$(token_case "$c") || fail "cannot build the token of $c"
 	token_frame "$tok" "atk-$n" >"$FRAME"
-	run "$RAWSEND" -t 5000 -f "$FRAME" "ipc://$HT/agent.ipc"
+	run timeout 30 "$RAWSEND" -t 5000 -f "$FRAME" "ipc://$HT/agent.ipc"
 	alive "$HT" || { bad crashes "countersignd died on token/$name"; hstart "$HT" --policy "$HPOLICY"; continue; }
 	dec=$(jf '[.decision, .by] | join("|")' 2>/dev/null)
 	req=$(jf '.request // ""' 2>/dev/null)
@@ -123,7 +123,7 @@ attack_refused "chain: helper used deployer's session: ${OUT:0:200}" \
     test "$(jf '[.decision, .by] | join("|")')" = "deny|admission"
 # nor name another actor in the frame
 printf '{"v":1,"type":"authorize","token":"%s","tool":"ops.release","agent":"deployer","args":{}}' "$HELPER" >"$FRAME"
-run "$RAWSEND" -f "$FRAME" "ipc://$H/agent.ipc"
+run timeout 30 "$RAWSEND" -f "$FRAME" "ipc://$H/agent.ipc"
 attack_refused "chain: a frame naming its own agent was accepted: ${OUT:0:200}" \
     test "$(jf '.code // ""')" = unknown_field
 
@@ -159,7 +159,7 @@ replay_same "approved call" rp-3 2 --tool race.op --args '{"n":3}' --wait 0
 printf '{"v":1,"type":"authorize","id":"rp-burst","token":"%s","tool":"fs.read","session":"s-replay","args":{"path":"/workspace/burst"}}' "$TOK" >"$FRAME"
 pids=()
 for k in $(seq 30); do
-	"$RAWSEND" -t 10000 -f "$FRAME" "ipc://$H/agent.ipc" >"$TEST_TMP/burst.$k" 2>&1 &
+	timeout 30 "$RAWSEND" -t 10000 -f "$FRAME" "ipc://$H/agent.ipc" >"$TEST_TMP/burst.$k" 2>&1 &
 	pids+=($!)
 done
 wait "${pids[@]}"
@@ -201,17 +201,17 @@ ALICE=$(mint "$H" --agent asker --user alice --scope "$SCOPE")
 run ctl "$H" ask --token "$ALICE" --session s-appr --tool race.op --args '{"n":10}' --wait 0
 P=$(jf .request)
 printf '{"v":1,"type":"decide","request":"%s","verdict":"approve"}' "$P" >"$TEST_TMP/decide.json"
-run "$RAWSEND" -f "$TEST_TMP/decide.json" "ipc://$H/agent.ipc"
+run timeout 30 "$RAWSEND" -f "$TEST_TMP/decide.json" "ipc://$H/agent.ipc"
 attack_refused "decide on the agent socket decided $P" still_pending "$H" "$P"
-"$TOOLS/hostile_peer" sp "$H/events.ipc" 0x21 -r -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
+timeout 20 "$TOOLS/hostile_peer" sp "$H/events.ipc" 0x21 -r -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
 attack_refused "decide sent up the event feed (as a subscriber) decided $P" still_pending "$H" "$P"
-"$TOOLS/hostile_peer" nng req "ipc://$H/events.ipc" -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
+timeout 20 "$TOOLS/hostile_peer" nng req "ipc://$H/events.ipc" -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
 attack_refused "decide from a REQ socket on the event feed decided $P" still_pending "$H" "$P"
-"$TOOLS/hostile_peer" nng pub "ipc://$H/events.ipc" -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
+timeout 20 "$TOOLS/hostile_peer" nng pub "ipc://$H/events.ipc" -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
 attack_refused "decide published to the event feed decided $P" still_pending "$H" "$P"
-"$TOOLS/hostile_peer" nng pub "ipc://$H/control.ipc" -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
+timeout 20 "$TOOLS/hostile_peer" nng pub "ipc://$H/control.ipc" -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
 attack_refused "decide published to the control socket decided $P" still_pending "$H" "$P"
-"$TOOLS/hostile_peer" nng bus "ipc://$H/control.ipc" -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
+timeout 20 "$TOOLS/hostile_peer" nng bus "ipc://$H/control.ipc" -f "$TEST_TMP/decide.json" -t 500 >/dev/null 2>&1
 attack_refused "decide from a BUS socket on the control socket decided $P" still_pending "$H" "$P"
 
 # ---- only operators ----
