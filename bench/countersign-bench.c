@@ -19,9 +19,12 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <sqlite3.h>
 
+#include "cfg.h"
 #include "cs.h"
+#include "engine.h"
 #include "home.h"
 #include "pol.h"
+#include "store.h"
 #include "tok.h"
 
 #ifndef CS_DEFAULT_POLICY
@@ -97,7 +100,7 @@ static const struct kind kinds[] = {
 #define KIND_FS_READ 0
 #define KIND_TRANSFER 7
 
-enum mode { MODE_DAEMON, MODE_ECHO, MODE_EVAL, MODE_HUMAN };
+enum mode { MODE_DAEMON, MODE_ECHO, MODE_EVAL, MODE_HUMAN, MODE_ENGINE };
 
 enum phase { PHASE_WARM, PHASE_MEASURE };
 
@@ -421,6 +424,18 @@ make_tokens(struct bench *b)
 	}
 	free(key);
 	return 0;
+}
+
+/* The mix's cumulative weights. */
+static void
+set_weights(struct bench *b)
+{
+	b->total_weight = 0;
+	for (size_t i = 0; i < KIND_COUNT; i++) {
+		b->total_weight += b->asks ? kinds[i].ask_weight :
+		    kinds[i].weight;
+		b->cum_weight[i] = b->total_weight;
+	}
 }
 
 /* Pick the next call of the mix. */
@@ -1115,11 +1130,7 @@ run_load(struct bench *b)
 	int status = 1;
 
 	memset(&op, 0, sizeof op);
-	for (size_t i = 0; i < KIND_COUNT; i++) {
-		b->total_weight += b->asks ? kinds[i].ask_weight :
-		    kinds[i].weight;
-		b->cum_weight[i] = b->total_weight;
-	}
+	set_weights(b);
 	if (make_tokens(b) != 0)
 		return 1;
 	if (b->mode == MODE_ECHO && echo_open(b, b->agents) != 0)
@@ -1391,6 +1402,155 @@ done:
 	return status;
 }
 
+/* ---- the engine and audit floors ------------------------------------- */
+
+/* The daemon's own work without sockets: each call of the mix goes through
+ * the engine (parse, admission, policy, audit event, reply) and its reply
+ * is rendered; every --agents calls, their rows are appended to a scratch
+ * audit store in one transaction (synchronous=FULL, so the fsync is in it),
+ * as the writer does. Prints the engine's ns per decision and the audit
+ * store's commit cost per batch and per row. */
+static int
+run_engine(struct bench *b)
+{
+	core_cfg cfg;
+	core_engine *eng = NULL;
+	core_store *st = NULL;
+	pol_set *pol = NULL;
+	unsigned char key[32];
+	char dir[] = "/tmp/cs-bench-engine.XXXXXX", *db = NULL, *cause = NULL;
+	struct agent *a = NULL;
+	core_fx *batch = NULL;
+	json_t **events = NULL;
+	struct samples commit = { 0 };
+	uint64_t done = 0, eng_ns = 0, commit_ns = 0, rows = 0, errors = 0;
+	uint64_t t_start, t_end;
+	size_t nb = 0, cap = 0, batch_max = (size_t) b->agents;
+	int status = 1;
+
+	core_cfg_defaults(&cfg);
+	cfg.max_sessions = 10000000;
+	memset(key, 0x33, sizeof key);
+	if (mkdtemp(dir) == NULL || (db = cs_asprintf("%s/audit.db", dir)) ==
+	    NULL)
+		goto fail;
+	if (pol_set_load(b->policy_path, &pol, &cause) != CS_OK ||
+	    core_store_open(db, CORE_STORE_CREATE, &st, &cause) != CS_OK)
+		goto fail;
+	if ((eng = core_engine_new(&cfg, pol, key, sizeof key)) == NULL)
+		goto fail;
+	pol = NULL; /* the engine's */
+	if (make_tokens(b) != 0 ||
+	    (a = calloc(1, sizeof *a)) == NULL ||
+	    (batch = calloc(batch_max, sizeof *batch)) == NULL)
+		goto fail;
+	a->b = b;
+	a->rng = rng_seed(b->seed, 0);
+	b->phase = PHASE_MEASURE;
+	set_weights(b);
+	t_start = now_ns();
+	for (;;) {
+		size_t len = next_frame(a, done);
+		uint64_t t0 = now_ns(), t1;
+		core_fx *fx = &batch[nb++];
+
+		core_fx_init(fx);
+		core_engine_agent_msg(eng, a->frame, len, 1 + done,
+		    cs_now_ms(), cs_mono_ms(), fx);
+		t1 = now_ns();
+		eng_ns += t1 - t0;
+		done++;
+		if (fx->reply_count != 1 || json_array_size(fx->events) != 1)
+			errors++;
+		if (nb == batch_max) {
+			size_t count = 0;
+
+			for (size_t i = 0; i < nb; i++) {
+				size_t n = json_array_size(batch[i].events);
+
+				if (count + n > cap) {
+					cap = (count + n) * 2;
+					if ((events = realloc(events,
+					    cap * sizeof *events)) == NULL)
+						goto fail;
+				}
+				for (size_t k = 0; k < n; k++)
+					events[count++] = json_array_get(
+					    batch[i].events, k);
+			}
+			t0 = now_ns();
+			if (core_store_append(st, events, count, NULL) != CS_OK)
+				errors++;
+			t1 = now_ns();
+			commit_ns += t1 - t0;
+			samples_add(&commit, t1 - t0);
+			rows += count;
+			/* what the writer does once the rows are durable */
+			t0 = now_ns();
+			for (size_t i = 0; i < nb; i++) {
+				core_engine_committed(eng, &batch[i]);
+				for (size_t r = 0; r < batch[i].reply_count;
+				    r++) {
+					char *text = json_dumps(
+					    batch[i].replies[r].msg,
+					    JSON_COMPACT);
+
+					if (text == NULL)
+						errors++;
+					free(text);
+				}
+				core_fx_fini(&batch[i]);
+			}
+			eng_ns += now_ns() - t0;
+			nb = 0;
+			t_end = now_ns();
+			if (b->count > 0 ? done >= b->count :
+			    (double) (t_end - t_start) >= b->duration_s * 1e9)
+				break;
+		}
+	}
+	printf("engine_ns_per_decision=%.1f commit_us_p50=%.1f "
+	    "commit_us_per_row=%.2f audit_rows_per_s=%.0f errors=%" PRIu64
+	    " mode=engine label=%s batch=%zu calls=%" PRIu64
+	    " seconds=%.2f\n", (double) eng_ns / (double) done,
+	    quantile_us(&commit, 0.50),
+	    (double) commit_ns / 1e3 / (double) rows,
+	    (double) rows / ((double) commit_ns / 1e9), errors, b->label,
+	    batch_max, done, (double) (t_end - t_start) / 1e9);
+	fflush(stdout);
+	status = errors == 0 ? 0 : 1;
+	goto done;
+fail:
+	fprintf(stderr, "countersign-bench: engine: %s\n",
+	    cause != NULL ? cause : "cannot set up (memory or /tmp)");
+done:
+	for (size_t i = 0; i < nb; i++)
+		core_fx_fini(&batch[i]);
+	free(batch);
+	free(events);
+	free(a);
+	samples_fini(&commit);
+	core_engine_free(eng);
+	pol_set_free(pol);
+	core_store_close(st);
+	if (db != NULL) {
+		char *wal = cs_asprintf("%s-wal", db), *shm = cs_asprintf(
+		    "%s-shm", db);
+
+		if (wal != NULL)
+			unlink(wal);
+		if (shm != NULL)
+			unlink(shm);
+		unlink(db);
+		free(wal);
+		free(shm);
+		rmdir(dir);
+	}
+	free(db);
+	free(cause);
+	return status;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 static void
@@ -1402,7 +1562,9 @@ usage(FILE *f)
 	    "                    [--duration S | --count N] [--asks]\n"
 	    "                    [--sessions N] [--pending N] [--pid PID]\n"
 	    "  transport floor:  --echo --url URL [--agents N] [...]\n"
-	    "  engine floor:     --eval [--policy FILE | --rules N]\n"
+	    "  policy floor:     --eval [--policy FILE | --rules N]\n"
+	    "  engine floor:     --engine [--policy FILE] [--agents BATCH]\n"
+	    "                    (engine, then BATCH rows per audit commit)\n"
 	    "  human loop:       --human --home DIR [--agents N] [...]\n"
 	    "common: --seed N (1), --label NAME, --shared-socket (one REQ\n"
 	    "socket with a context per agent instead of a socket each)\n"
@@ -1438,6 +1600,8 @@ main(int argc, char **argv)
 			b.mode = MODE_ECHO;
 		else if (strcmp(arg, "--eval") == 0)
 			b.mode = MODE_EVAL;
+		else if (strcmp(arg, "--engine") == 0)
+			b.mode = MODE_ENGINE;
 		else if (strcmp(arg, "--human") == 0)
 			b.mode = MODE_HUMAN;
 		else if (strcmp(arg, "--asks") == 0)
@@ -1497,6 +1661,8 @@ main(int argc, char **argv)
 	}
 	if (b.mode == MODE_EVAL)
 		return run_eval(&b);
+	if (b.mode == MODE_ENGINE)
+		return run_engine(&b);
 	if (b.mode != MODE_ECHO && b.home == NULL) {
 		fprintf(stderr, "countersign-bench: --home DIR is required "
 		    "(the daemon's key and audit store)\n");

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -68,6 +69,8 @@ struct daemon {
 	                         * written once the store takes rows again */
 	int64_t head_seq;       /* seq recorded in DIR/audit.head */
 	int64_t head_mono_ms;   /* when it was written */
+	uint64_t commits, rows; /* writer only: group commit figures */
+	uint64_t commit_us;
 
 	pthread_t writer, timer;
 	volatile sig_atomic_t timer_stop;
@@ -320,6 +323,7 @@ writer_main(void *arg)
 {
 	struct daemon *d = arg;
 
+	(void) prctl(PR_SET_NAME, "cs-writer");
 	for (;;) {
 		struct job *batch, *j, *next;
 		json_t **events = NULL;
@@ -408,8 +412,14 @@ writer_main(void *arg)
 		}
 		if (events == NULL && count > 0)
 			rv = CS_ENOMEM;
-		else if (count > 0)
+		else if (count > 0) {
+			int64_t t0 = cs_mono_us();
+
 			rv = core_store_append(d->store, events, count, NULL);
+			d->commits++;
+			d->rows += count;
+			d->commit_us += (uint64_t) (cs_mono_us() - t0);
+		}
 		if (rv == CS_OK && count > 0)
 			cs_crash_point("after_commit");
 		if (rv == CS_OK)
@@ -558,6 +568,8 @@ timer_main(void *arg)
 	struct timespec ts = { 0, TICK_MS * 1000000L };
 
 	int64_t next_checkpoint = 0;
+
+	(void) prctl(PR_SET_NAME, "cs-timer");
 
 	while (!d->timer_stop) {
 		core_fx fx;
@@ -1026,6 +1038,13 @@ stop:
 	pthread_mutex_unlock(&d.q_mtx);
 	if (d.writer_started)
 		pthread_join(d.writer, NULL);
+	if (d.commits > 0)
+			cs_log("writer: %llu rows in %llu commits (%.1f rows "
+			    "per commit, %.0f us per commit)",
+			    (unsigned long long) d.rows,
+			    (unsigned long long) d.commits,
+			    (double) d.rows / (double) d.commits,
+			    (double) d.commit_us / (double) d.commits);
 	if (d.store != NULL) {
 		char hash[65];
 
