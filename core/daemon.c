@@ -39,6 +39,12 @@
 struct job {
 	struct job *next;
 	core_fx fx;
+	bool log;              /* its rows are committed: log them */
+};
+
+/* A chain of jobs for the deliverer. */
+struct chain {
+	struct job *head, *tail;
 };
 
 struct daemon {
@@ -72,7 +78,16 @@ struct daemon {
 	uint64_t commits, rows; /* writer only: group commit figures */
 	uint64_t commit_us;
 
-	pthread_t writer, timer;
+	/* the deliverer: answers and events of committed batches, in commit
+	 * order, off the writer's thread so that its next commit starts at
+	 * once */
+	pthread_mutex_t out_mtx;
+	pthread_cond_t out_cond;
+	struct chain out;
+	bool out_idle, out_stop;
+	bool deliverer_started;
+
+	pthread_t writer, timer, deliverer;
 	volatile sig_atomic_t timer_stop;
 	uid_t self_uid;
 	char self_name[64];
@@ -81,6 +96,7 @@ struct daemon {
 /* ---- the writer ------------------------------------------------------ */
 
 static void send_reply(struct daemon *d, const core_reply *r);
+static void deliver_chain(struct daemon *d, struct job *j);
 
 /* Queue effects for the writer (takes fx's contents). */
 static void
@@ -288,12 +304,138 @@ owe(struct daemon *d, core_fx *fx)
 	}
 }
 
+/* Append job to a chain. */
+static void
+chain_add(struct chain *c, struct job *j)
+{
+	j->next = NULL;
+	if (c->tail != NULL)
+		c->tail->next = j;
+	else
+		c->head = j;
+	c->tail = j;
+}
+
+/* Append fx (its contents are taken) to a chain as a new job; log: its
+ * rows are committed. Out of memory: deliver it at once. */
+static void
+chain_add_fx(struct daemon *d, struct chain *c, core_fx *fx, bool log)
+{
+	struct job *j = calloc(1, sizeof *j);
+
+	if (j == NULL) {
+		deliver(d, fx);
+		core_fx_fini(fx);
+		return;
+	}
+	j->fx = *fx;
+	j->log = log;
+	memset(fx, 0, sizeof *fx);
+	chain_add(c, j);
+}
+
+/* Deliver a chain: on this thread when nothing waits for the next commit
+ * and the deliverer has nothing older (no extra thread hop on a quiet
+ * daemon), else on the deliverer, so that the next commit starts at once.
+ * Only the writer posts, so an idle deliverer stays idle meanwhile. */
+static void
+post(struct daemon *d, struct chain *c)
+{
+	bool inline_ok;
+
+	if (c->head == NULL)
+		return;
+	pthread_mutex_lock(&d->q_mtx);
+	inline_ok = d->q_head == NULL;
+	pthread_mutex_unlock(&d->q_mtx);
+	if (inline_ok) {
+		pthread_mutex_lock(&d->out_mtx);
+		inline_ok = d->out.head == NULL && d->out_idle;
+		pthread_mutex_unlock(&d->out_mtx);
+	}
+	if (inline_ok) {
+		deliver_chain(d, c->head);
+		c->head = c->tail = NULL;
+		return;
+	}
+	pthread_mutex_lock(&d->out_mtx);
+	if (d->out.tail != NULL)
+		d->out.tail->next = c->head;
+	else
+		d->out.head = c->head;
+	d->out.tail = c->tail;
+	if (d->out_idle)
+		pthread_cond_signal(&d->out_cond);
+	pthread_mutex_unlock(&d->out_mtx);
+	c->head = c->tail = NULL;
+}
+
+/* Log the committed rows of a chain of jobs (one write), then send their
+ * answers and events, and free them. */
+static void
+deliver_chain(struct daemon *d, struct job *j)
+{
+	json_t **events = NULL;
+	size_t count = 0, cap = 0;
+	struct job *next;
+
+	for (struct job *k = j; k != NULL; k = k->next) {
+		size_t n = k->log ? json_array_size(k->fx.events) : 0;
+
+		if (count + n > cap) {
+			json_t **grown = realloc(events,
+			    (count + n) * 2 * sizeof *events);
+
+			if (grown == NULL)
+				continue; /* not logged: still sent */
+			events = grown;
+			cap = (count + n) * 2;
+		}
+		for (size_t i = 0; i < n; i++)
+			events[count++] = json_array_get(k->fx.events, i);
+	}
+	log_events(events, count);
+	free(events);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		deliver(d, &j->fx);
+		core_fx_fini(&j->fx);
+		free(j);
+	}
+}
+
+/* Deliverer thread: chains the writer posted, in order. */
+static void *
+deliverer_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	(void) prctl(PR_SET_NAME, "cs-deliver");
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&d->out_mtx);
+		while (d->out.head == NULL && !d->out_stop) {
+			d->out_idle = true;
+			pthread_cond_wait(&d->out_cond, &d->out_mtx);
+			d->out_idle = false;
+		}
+		j = d->out.head;
+		d->out.head = d->out.tail = NULL;
+		pthread_mutex_unlock(&d->out_mtx);
+		if (j == NULL)
+			break; /* stopping and drained */
+		deliver_chain(d, j);
+	}
+	return NULL;
+}
+
 /* Write the fail-closed outcomes of a failed batch at once, before any
  * answer leaves: if sqlite's recovery later brings back a transaction
  * whose fsync failed, it is this one, which says what the agents were
  * told. Rows that still cannot be written are owed. */
 static void
-settle(struct daemon *d, core_fx *fx)
+settle(struct daemon *d, core_fx *fx, struct chain *out)
 {
 	size_t n = json_array_size(fx->events);
 	json_t **events = n > 0 ? calloc(n, sizeof *events) : NULL;
@@ -306,14 +448,11 @@ settle(struct daemon *d, core_fx *fx)
 		core_store_set_busy_ms(d->store, 0);
 		rv = core_store_append(d->store, events, n, NULL);
 		core_store_set_busy_ms(d->store, 5000);
-		if (rv == CS_OK)
-			log_events(events, n);
 		free(events);
 	}
 	if (rv != CS_OK)
 		owe(d, fx);
-	deliver(d, fx);
-	core_fx_fini(fx);
+	chain_add_fx(d, out, fx, rv == CS_OK && n > 0);
 }
 
 /* Writer thread: take everything queued, commit it in one transaction,
@@ -326,6 +465,7 @@ writer_main(void *arg)
 	(void) prctl(PR_SET_NAME, "cs-writer");
 	for (;;) {
 		struct job *batch, *j, *next;
+		struct chain out = { NULL, NULL };
 		json_t **events = NULL;
 		size_t count = 0, cap = 0;
 		cs_err rv = CS_OK;
@@ -422,8 +562,6 @@ writer_main(void *arg)
 		}
 		if (rv == CS_OK && count > 0)
 			cs_crash_point("after_commit");
-		if (rv == CS_OK)
-			log_events(events, count);
 		if (rv == CS_OK && cs_mono_ms() - d->head_mono_ms >= 200) {
 			write_head(d);
 			d->head_mono_ms = cs_mono_ms();
@@ -454,7 +592,7 @@ writer_main(void *arg)
 				core_fx_init(&follow);
 				core_engine_audit_failed(d->eng, &j->fx,
 				    cs_now_ms(), &follow);
-				settle(d, &follow);
+				settle(d, &follow, &out);
 			}
 			if (rv != CS_OK && j->fx.fallback)
 				owe(d, &j->fx); /* answers go now, rows later */
@@ -466,10 +604,10 @@ writer_main(void *arg)
 					    "audit_seq");
 				}
 			}
-			deliver(d, &j->fx);
-			core_fx_fini(&j->fx);
-			free(j);
+			j->log = rv == CS_OK && json_array_size(j->fx.events) > 0;
+			chain_add(&out, j);
 		}
+		post(d, &out);
 	}
 	return NULL;
 }
@@ -924,6 +1062,13 @@ main(int argc, char **argv)
 
 	pthread_mutex_init(&d.q_mtx, NULL);
 	pthread_cond_init(&d.q_cond, NULL);
+	pthread_mutex_init(&d.out_mtx, NULL);
+	pthread_cond_init(&d.out_cond, NULL);
+	if (pthread_create(&d.deliverer, NULL, deliverer_main, &d) != 0) {
+		cause = strdup("could not start the deliverer");
+		goto fail;
+	}
+	d.deliverer_started = true;
 	if (d.cfg.webhook_count > 0 && open_webhooks(&d, &cause) != CS_OK)
 		goto fail;
 	if (pthread_create(&d.writer, NULL, writer_main, &d) != 0) {
@@ -1038,13 +1183,19 @@ stop:
 	pthread_mutex_unlock(&d.q_mtx);
 	if (d.writer_started)
 		pthread_join(d.writer, NULL);
+	pthread_mutex_lock(&d.out_mtx);
+	d.out_stop = true;
+	pthread_cond_signal(&d.out_cond);
+	pthread_mutex_unlock(&d.out_mtx);
+	if (d.deliverer_started)
+		pthread_join(d.deliverer, NULL);
 	if (d.commits > 0)
-			cs_log("writer: %llu rows in %llu commits (%.1f rows "
-			    "per commit, %.0f us per commit)",
-			    (unsigned long long) d.rows,
-			    (unsigned long long) d.commits,
-			    (double) d.rows / (double) d.commits,
-			    (double) d.commit_us / (double) d.commits);
+		cs_log("writer: %llu rows in %llu commits (%.1f rows "
+		    "per commit, %.0f us per commit)",
+		    (unsigned long long) d.rows,
+		    (unsigned long long) d.commits,
+		    (double) d.rows / (double) d.commits,
+		    (double) d.commit_us / (double) d.commits);
 	if (d.store != NULL) {
 		char hash[65];
 
@@ -1079,6 +1230,13 @@ fail:
 
 		if (write(ready_fd, &bad, 1) != 1)
 			status = 1;
+	}
+	if (d.deliverer_started && !d.writer_started) {
+		pthread_mutex_lock(&d.out_mtx);
+		d.out_stop = true;
+		pthread_cond_signal(&d.out_cond);
+		pthread_mutex_unlock(&d.out_mtx);
+		pthread_join(d.deliverer, NULL);
 	}
 	tp_webhook_close(d.webhook);
 	core_engine_free(d.eng);

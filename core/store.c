@@ -18,6 +18,9 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_HASH_LEN 64
 
+/* The writer's own checkpoint threshold (see core_store_checkpoint). */
+#define STORE_WAL_FRAMES "1000"
+
 /* Schema migrations; migration i brings user_version from i to i + 1, and
  * each one sets user_version itself so no SQL is ever formatted. */
 static const char *const store_migrations[] = {
@@ -333,8 +336,9 @@ store_setup_writer(core_store *st, char **cause)
 	if ((rv = store_pragma_expect(st, "PRAGMA journal_mode=WAL", "wal",
 	    cause)) != CS_OK ||
 	    (rv = store_exec(st, "PRAGMA synchronous=FULL", cause)) != CS_OK ||
-	    /* checkpoints run off the commit path: core_store_checkpoint */
-	    (rv = store_exec(st, "PRAGMA wal_autocheckpoint=0", cause)) !=
+	    /* see core_store_checkpoint */
+	    (rv = store_exec(st, "PRAGMA wal_autocheckpoint=" STORE_WAL_FRAMES,
+	    cause)) !=
 	    CS_OK ||
 	    (rv = store_exec(st, "PRAGMA foreign_keys=ON", cause)) != CS_OK ||
 	    (rv = store_pragma_expect(st, "PRAGMA quick_check", "ok",

@@ -98,9 +98,15 @@ void core_store_last_hash(const core_store *st, char out[65]);
 cs_err core_store_hash_at(core_store *st, int64_t seq, char out[65]);
 
 /* core_store_checkpoint copies committed WAL frames into the database
- * without blocking the writer (PRAGMA wal_checkpoint(PASSIVE)). The writer
- * never checkpoints inline, so a second writable handle calls this from
- * another thread. *wal_frames (if not NULL) gets the WAL's size in frames. */
+ * without blocking the writer (PRAGMA wal_checkpoint(PASSIVE)): a second
+ * writable handle calls it from another thread, so that the bulk of the
+ * copying happens off the commit path. The writer itself checkpoints
+ * (passively) after a commit that leaves more than STORE_WAL_FRAMES frames
+ * in the WAL; that copies only the few frames the other handle has not,
+ * and lets the next commit start the WAL over from its beginning. Commits
+ * then overwrite blocks the file already has, and their fsync has no file
+ * size to record: an appending WAL costs about twice as much per commit.
+ * *wal_frames (if not NULL) gets the WAL's size in frames. */
 cs_err core_store_checkpoint(core_store *st, int64_t *wal_frames);
 
 /* core_store_set_busy_ms sets how long a write waits for a lock held by
