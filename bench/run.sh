@@ -119,6 +119,10 @@ echo
 
 # --- floors and countersign, side by side --------------------------------
 run eval-default --eval --policy "$policy" --duration "$dur"
+# the engine and the audit commit in-process, without sockets: one row per
+# commit (one agent) and sixteen (a full group commit of 16 agents)
+run engine-1 --engine --policy "$policy" --agents 1 --duration "$dur"
+run engine-16 --engine --policy "$policy" --agents 16 --duration "$dur"
 for c in 1 16 256; do
 	run "echo-ipc-$c" --echo --url "ipc://$work/echo-$c.ipc" --agents "$c" \
 	    --duration "$dur"
@@ -224,7 +228,23 @@ table() {
 		    "$(lat "echo-ipc-$c") (nng echo)" \
 		    "p50 $(diff_us "$(get "cs-ipc-$c" p50_us)" "$(get "echo-ipc-$c" p50_us)")" \
 		    "$([ "$c" = 1 ] && echo 'p50 ≤ echo + 100 µs, p99 < 1000 µs' || echo '')" ""
+		if [ "$c" = 1 ]; then
+			floor=$(awk -v a="$(get echo-ipc-1 p50_us)" -v b="$(get engine-1 commit_us_p50)" \
+			    'BEGIN { if (a == "-" || b == "-") print "-"; else print a + b }')
+			row "ipc, 1 agent: p50 µs against echo + one audit commit" \
+			    "$(int "$(get cs-ipc-1 p50_us)")" \
+			    "$(int "$floor") (echo p50 $(int "$(get echo-ipc-1 p50_us)") + commit p50 $(int "$(get engine-1 commit_us_p50)"))" \
+			    "p50 $(diff_us "$(get cs-ipc-1 p50_us)" "$floor")" "" ""
+		fi
 	done
+	row "engine in-process (parse, admission, policy, audit event, reply): ns/decision" \
+	    "$(int "$(get engine-16 engine_ns_per_decision)")" \
+	    "$(int "$(get eval-default ns_per_decision)") (policy alone)" \
+	    "$(ratio "$(get engine-16 engine_ns_per_decision)" "$(get eval-default ns_per_decision)")" "" ""
+	row "audit commit in-process, synchronous=FULL: 1 row / 16 rows, p50 µs" \
+	    "$(int "$(get engine-1 commit_us_p50)") / $(int "$(get engine-16 commit_us_p50)")" \
+	    "$(int "$(get engine-16 audit_rows_per_s)") rows/s (16 per commit, one thread)" \
+	    "$(ratio "$(get cs-ipc-16 decisions_per_s)" "$(get engine-16 audit_rows_per_s)") (ipc 16 / this)" "" ""
 	row "tcp, 16 agents: decisions/s" "$(int "$(get cs-tcp-16 decisions_per_s)")" \
 	    "$(int "$(get echo-tcp-16 decisions_per_s)") (nng echo)" \
 	    "$(ratio "$(get cs-tcp-16 decisions_per_s)" "$(get echo-tcp-16 decisions_per_s)")" "" \
