@@ -1491,8 +1491,12 @@ run_engine(struct bench *b)
 				core_engine_committed(eng, &batch[i]);
 				for (size_t r = 0; r < batch[i].reply_count;
 				    r++) {
-					char *text = json_dumps(
-					    batch[i].replies[r].msg,
+					const core_reply *rp =
+					    &batch[i].replies[r];
+					/* as the daemon sends it */
+					char *text = rp->text != NULL ?
+					    cs_asprintf("%s,\"audit_seq\":1",
+					    rp->text) : json_dumps(rp->msg,
 					    JSON_COMPACT);
 
 					if (text == NULL)

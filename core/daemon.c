@@ -122,6 +122,8 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 		pthread_mutex_unlock(&d->q_mtx);
 		for (size_t i = 0; i < j->fx.reply_count; i++) {
 			json_decref(j->fx.replies[i].msg);
+			free(j->fx.replies[i].text);
+			j->fx.replies[i].text = NULL;
 			j->fx.replies[i].msg = json_pack("{s:i, s:s, s:s, s:s}",
 			    "v", 1, "type", "error", "code", "unavailable",
 			    "message", "countersignd is shutting down");
@@ -154,21 +156,34 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 static void
 send_reply(struct daemon *d, const core_reply *r)
 {
-	char *text;
 	tp_server *srv = (r->handle & CONTROL_TAG) ? d->control : d->agent;
 	bool http = (r->handle & (CONTROL_TAG | HTTP_TAG)) == HTTP_TAG;
+	const json_t *seq = r->event != NULL ?
+	    json_object_get(r->event, "seq") : NULL;
+	char *text = NULL;
+	const char *out;
+	size_t len = r->text != NULL ? strlen(r->text) : 0;
 
 	if (r->handle == 0 || (http ? d->http == NULL : srv == NULL))
 		return;
-	if (r->event != NULL && json_object_get(r->event, "seq") != NULL)
-		json_object_set(r->msg, "audit_seq",
-		    json_object_get(r->event, "seq"));
-	if ((text = json_dumps(r->msg, JSON_COMPACT)) == NULL)
+	if (len > 2 && r->text[len - 1] == '}') {
+		/* rendered by the engine; the row's seq goes at the end */
+		if (seq != NULL)
+			text = cs_asprintf("%.*s,\"audit_seq\":%lld}",
+			    (int) (len - 1), r->text,
+			    (long long) json_integer_value(seq));
+		out = seq != NULL ? text : r->text;
+	} else {
+		if (seq != NULL)
+			json_object_set(r->msg, "audit_seq", (json_t *) seq);
+		out = text = json_dumps(r->msg, JSON_COMPACT);
+	}
+	if (out == NULL)
 		return;
 	if (http)
-		tp_http_reply(d->http, r->handle, text, strlen(text));
+		tp_http_reply(d->http, r->handle, out, strlen(out));
 	else
-		tp_server_reply(srv, r->handle, text, strlen(text));
+		tp_server_reply(srv, r->handle, out, strlen(out));
 	free(text);
 }
 

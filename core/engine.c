@@ -95,8 +95,10 @@ core_fx_init(core_fx *fx)
 void
 core_fx_fini(core_fx *fx)
 {
-	for (size_t i = 0; i < fx->reply_count; i++)
+	for (size_t i = 0; i < fx->reply_count; i++) {
 		json_decref(fx->replies[i].msg);
+		free(fx->replies[i].text);
+	}
 	for (size_t i = 0; i < fx->pub_count; i++)
 		json_decref(fx->pubs[i].msg);
 	free(fx->replies);
@@ -153,6 +155,20 @@ fx_reply(core_fx *fx, uint64_t handle, json_t *msg, json_t *event)
 	}
 	fx->replies[fx->reply_count++] =
 	    (core_reply) { .handle = handle, .msg = msg, .event = event };
+}
+
+/* The same with msg's rendering (both stolen; text may be NULL). */
+static void
+fx_reply_text(core_fx *fx, uint64_t handle, json_t *msg, char *text,
+    json_t *event)
+{
+	size_t n = fx->reply_count;
+
+	fx_reply(fx, handle, msg, event);
+	if (fx->reply_count > n && msg != NULL)
+		fx->replies[n].text = text;
+	else
+		free(text);
 }
 
 /* Queue a published event (msg stolen). */
@@ -460,14 +476,14 @@ dedup_free_cb(void *ud, const char *key, void *value)
 
 static void
 recent_put(core_engine *eng, const char *request, const char *dedup_key,
-    const json_t *reply)
+    const char *reply_text)
 {
 	struct recent *r, *old;
 
-	if ((r = calloc(1, sizeof *r)) == NULL)
+	if (reply_text == NULL || (r = calloc(1, sizeof *r)) == NULL)
 		return;
 	snprintf(r->request, sizeof r->request, "%s", request);
-	r->reply_text = json_dumps(reply, JSON_COMPACT);
+	r->reply_text = strdup(reply_text);
 	r->dedup_key = dedup_key != NULL ? strdup(dedup_key) : NULL;
 	if (r->reply_text == NULL || (dedup_key != NULL && r->dedup_key == NULL) ||
 	    core_map_put(eng->recent, request, r, NULL) != CS_OK) {
@@ -554,6 +570,7 @@ finalize_ev(core_engine *eng, json_t *ev, const char *decision,
     const char *dedup_key, int64_t now_ms, core_fx *fx)
 {
 	json_t *reply;
+	char *text;
 	const char *request, *session;
 	json_t *received;
 	core_sess *s;
@@ -595,14 +612,19 @@ finalize_ev(core_engine *eng, json_t *ev, const char *decision,
 	}
 	if ((reply = decision_reply(ev, NULL)) == NULL)
 		return;
+	/* rendered once: remembered, and sent as is (audit_seq appended) */
+	text = json_dumps(reply, JSON_COMPACT);
 	if (handle != 0)
-		fx_reply(fx, handle, json_deep_copy(reply), ev);
+		fx_reply_text(fx, handle, json_incref(reply),
+		    text != NULL ? strdup(text) : NULL, ev);
 	for (int i = 0; i < waiter_count; i++)
-		fx_reply(fx, waiters[i].handle, json_deep_copy(reply), ev);
+		fx_reply_text(fx, waiters[i].handle, json_deep_copy(reply),
+		    text != NULL ? strdup(text) : NULL, ev);
 	if (request != NULL) {
-		recent_put(eng, request, dedup_key, reply);
+		recent_put(eng, request, dedup_key, text);
 		fx_req(fx, request, ev);
 	}
+	free(text);
 	if (handle == 0) {
 		/* consoles only track calls that were pending */
 		fx_pub(fx, "resolved", json_pack("{s:s?, s:s, s:s, s:O?, s:s?, "
@@ -1610,10 +1632,13 @@ core_engine_remember(core_engine *eng, const json_t *ev, int64_t now_ms)
 	pthread_mutex_lock(&eng->mtx);
 	if (core_map_get(eng->recent, request) == NULL &&
 	    (reply = decision_reply(ev, NULL)) != NULL) {
-		recent_put(eng, request, replay, reply);
+		char *text = json_dumps(reply, JSON_COMPACT);
+
+		recent_put(eng, request, replay, text);
 		if ((r = core_map_get(eng->recent, request)) != NULL)
 			r->audit_seq = json_integer_value(json_object_get(ev,
 			    "seq"));
+		free(text);
 		json_decref(reply);
 	}
 	/* uses of a token id still valid count against jti_max_uses */
@@ -1719,6 +1744,8 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 
 		/* the row it would name was never written */
 		fx->replies[i].event = NULL;
+		free(fx->replies[i].text); /* msg changes below */
+		fx->replies[i].text = NULL;
 		json_object_del(msg, "audit_seq");
 		const char *d = json_string_value(json_object_get(msg,
 		    "decision"));

@@ -20,6 +20,9 @@ typedef struct core_engine core_engine;
 typedef struct core_reply {
 	uint64_t handle;
 	json_t *msg;   /* owned */
+	char *text;    /* owned, may be NULL: msg rendered once (compact, no
+	                * audit_seq) when it was made; whoever changes msg
+	                * frees it and sets it NULL */
 	json_t *event; /* borrowed from fx->events: its "seq" is copied into
 	                * msg as "audit_seq" after the commit; may be NULL */
 } core_reply;

@@ -2137,6 +2137,30 @@ START_TEST(test_audit_failed_allow)
 }
 END_TEST
 
+/* A decision's reply comes rendered (the daemon sends it with audit_seq
+ * appended); an audit failure changes the reply and drops the rendering. */
+START_TEST(test_reply_text)
+{
+	core_fx out;
+	const core_reply *r;
+	char *want;
+
+	ask(AGENT, "c-1", F.tok, "fs.read", "{\"path\": \"/workspace/a\"}", -1);
+	r = reply_rec(AGENT);
+	ck_assert_ptr_nonnull(r->text);
+	want = json_dumps(r->msg, JSON_COMPACT);
+	ck_assert_str_eq(r->text, want);
+	ck_assert_ptr_null(strstr(r->text, "audit_seq"));
+	free(want);
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
+	r = reply_rec(AGENT);
+	ck_assert_ptr_null(r->text);
+	ck_assert_str_eq(S(r->msg, "decision"), "deny");
+	core_fx_fini(&out);
+}
+END_TEST
+
 START_TEST(test_audit_failed_deny_kept)
 {
 	core_fx out;
@@ -2377,6 +2401,7 @@ engine_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_audit_failed_allow);
 	tcase_add_test(tc, test_audit_failed_deny_kept);
+	tcase_add_test(tc, test_reply_text);
 	tcase_add_test(tc, test_audit_failed_pending);
 	tcase_add_test(tc, test_audit_failed_parked);
 	tcase_add_test(tc, test_audit_failed_decide);
