@@ -30,22 +30,7 @@ struct tp_server {
 	tp_server_recv_cb cb;
 	void *ud;
 	volatile int closing;
-	bool raw;               /* one receiving thread, replies by header */
-	bool rx_started;
-	pthread_t rx;
-	pthread_mutex_t send_mtx;
-	struct raw_send *free_sends; /* idle send aios */
-	size_t sends_out;            /* sends in flight */
 };
-
-/* One reply in flight in raw mode; back on the free list when it is done. */
-struct raw_send {
-	struct raw_send *next;
-	tp_server *srv;
-	nng_aio *aio;
-};
-
-#define RAW_ID_MASK 0x7fffffffULL
 
 /* Read the ipc peer's uid from the pipe a message came in on. */
 static long long
@@ -97,107 +82,10 @@ slot_cb(void *arg)
 	nng_msg_free(msg);
 }
 
-/* Raw mode: a reply goes back by the routing header of its request (the
- * pipe id and the request id, 31 bits each), kept in the handle. */
-static void
-raw_sent(void *arg)
-{
-	struct raw_send *rs = arg;
-	tp_server *srv = rs->srv;
-	nng_msg *msg;
-
-	if (nng_aio_result(rs->aio) != 0 &&
-	    (msg = nng_aio_get_msg(rs->aio)) != NULL)
-		nng_msg_free(msg);
-	pthread_mutex_lock(&srv->send_mtx);
-	rs->next = srv->free_sends;
-	srv->free_sends = rs;
-	srv->sends_out--;
-	pthread_mutex_unlock(&srv->send_mtx);
-}
-
-static cs_err
-raw_reply(tp_server *srv, uint64_t handle, const void *buf, size_t len)
-{
-	uint32_t pipe = (uint32_t) ((handle >> 31) & RAW_ID_MASK);
-	uint32_t id = (uint32_t) (handle & RAW_ID_MASK) | 0x80000000u;
-	struct raw_send *rs;
-	nng_msg *msg;
-
-	if (srv->closing)
-		return CS_ENOTFOUND;
-	if (nng_msg_alloc(&msg, 0) != 0)
-		return CS_ENOMEM;
-	if (nng_msg_header_append_u32(msg, pipe) != 0 ||
-	    nng_msg_header_append_u32(msg, id) != 0 ||
-	    nng_msg_append(msg, buf, len) != 0) {
-		nng_msg_free(msg);
-		return CS_ENOMEM;
-	}
-	pthread_mutex_lock(&srv->send_mtx);
-	if ((rs = srv->free_sends) != NULL)
-		srv->free_sends = rs->next;
-	srv->sends_out++;
-	pthread_mutex_unlock(&srv->send_mtx);
-	if (rs == NULL) {
-		if ((rs = calloc(1, sizeof *rs)) == NULL ||
-		    nng_aio_alloc(&rs->aio, raw_sent, rs) != 0) {
-			free(rs);
-			nng_msg_free(msg);
-			pthread_mutex_lock(&srv->send_mtx);
-			srv->sends_out--;
-			pthread_mutex_unlock(&srv->send_mtx);
-			return CS_ENOMEM;
-		}
-		rs->srv = srv;
-		nng_aio_set_timeout(rs->aio, 10000);
-	}
-	nng_aio_set_msg(rs->aio, msg);
-	nng_send_aio(srv->sock, rs->aio);
-	return CS_OK;
-}
-
-/* Raw mode: take requests off the socket's queue on one thread. Under load
- * the queue is never empty, so it rarely sleeps. */
-static void *
-raw_main(void *arg)
-{
-	tp_server *srv = arg;
-
-	for (;;) {
-		nng_msg *msg;
-		uint32_t pipe, id;
-		int rv = nng_recvmsg(srv->sock, &msg, 0);
-
-		if (rv != 0) {
-			if (rv == NNG_ECLOSED || srv->closing)
-				break;
-			continue;
-		}
-		if (nng_msg_header_len(msg) != 8 ||
-		    nng_msg_header_trim_u32(msg, &pipe) != 0 ||
-		    nng_msg_header_trim_u32(msg, &id) != 0) {
-			/* came through an nng device: not answerable here */
-			nng_msg_free(msg);
-			continue;
-		}
-		srv->cb(srv->ud, srv->tag |
-		    ((uint64_t) (pipe & RAW_ID_MASK) << 31) |
-		    (id & RAW_ID_MASK), nng_msg_body(msg), nng_msg_len(msg),
-		    slot_peer_uid(msg));
-		nng_msg_free(msg);
-	}
-	return NULL;
-}
-
 cs_err
 tp_server_reply(tp_server *srv, uint64_t handle, const void *buf, size_t len)
 {
-	uint32_t index;
-
-	if (srv->raw)
-		return raw_reply(srv, handle & ~srv->tag, buf, len);
-	index = (uint32_t) ((handle & ~srv->tag) >> 32);
+	uint32_t index = (uint32_t) ((handle & ~srv->tag) >> 32);
 	uint32_t gen = (uint32_t) handle;
 	struct tp_slot *slot;
 	nng_msg *msg;
@@ -251,27 +139,11 @@ tp_server_open(const tp_server_opts *o, tp_server **out, char **cause)
 	srv->tag = o->handle_tag;
 	srv->cb = o->cb;
 	srv->ud = o->ud;
-	if ((rv = (getenv("CS_RAW") != NULL && o->handle_tag == 0 ?
-	    nng_rep0_open_raw(&srv->sock) : nng_rep0_open(&srv->sock))) != 0)
+	if ((rv = nng_rep0_open(&srv->sock)) != 0)
 		goto fail;
 	if ((rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
 	    o->recv_max)) != 0)
 		goto fail;
-	if (getenv("CS_RAW") != NULL && o->handle_tag == 0) {
-		srv->raw = true;
-		pthread_mutex_init(&srv->send_mtx, NULL);
-		if ((rv = nng_socket_set_int(srv->sock, NNG_OPT_RECVBUF,
-		    1024)) != 0 ||
-		    (rv = listen_url(srv->sock, o->url, o->ipc_mode)) != 0)
-			goto fail;
-		if (pthread_create(&srv->rx, NULL, raw_main, srv) != 0) {
-			rv = NNG_ENOMEM;
-			goto fail;
-		}
-		srv->rx_started = true;
-		*out = srv;
-		return CS_OK;
-	}
 	if ((srv->slots = calloc((size_t) o->contexts, sizeof *srv->slots)) ==
 	    NULL) {
 		rv = NNG_ENOMEM;
@@ -307,8 +179,6 @@ tp_server_close(tp_server *srv)
 		return;
 	srv->closing = 1;
 	nng_close(srv->sock);
-	if (srv->rx_started)
-		pthread_join(srv->rx, NULL);
 	for (int i = 0; i < srv->slot_count; i++)
 		if (srv->slots[i].aio != NULL)
 			nng_aio_stop(srv->slots[i].aio);
