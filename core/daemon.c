@@ -40,6 +40,8 @@ struct job {
 	struct job *next;
 	core_fx fx;
 	bool log;              /* its rows are committed: log them */
+	signed char health;    /* first tell consoles the audit store is
+	                        * writable again (1) or unavailable (-1) */
 };
 
 /* A chain of jobs for the deliverer. */
@@ -83,6 +85,7 @@ struct daemon {
 	 * once */
 	pthread_mutex_t out_mtx;
 	pthread_cond_t out_cond;
+	pthread_cond_t out_idle_cond; /* the deliverer went idle */
 	struct chain out;
 	bool out_idle, out_stop;
 	bool deliverer_started;
@@ -97,6 +100,7 @@ struct daemon {
 
 static void send_reply(struct daemon *d, const core_reply *r);
 static void deliver_chain(struct daemon *d, struct job *j);
+static void post(struct daemon *d, struct chain *c);
 
 /* Queue effects for the writer (takes fx's contents). */
 static void
@@ -172,14 +176,15 @@ send_reply(struct daemon *d, const core_reply *r)
 			text = cs_asprintf("%.*s,\"audit_seq\":%lld}",
 			    (int) (len - 1), r->text,
 			    (long long) json_integer_value(seq));
-		out = seq != NULL ? text : r->text;
+		out = text != NULL ? text : r->text; /* no memory: no seq */
 	} else {
 		if (seq != NULL)
 			json_object_set(r->msg, "audit_seq", (json_t *) seq);
 		out = text = json_dumps(r->msg, JSON_COMPACT);
 	}
-	if (out == NULL)
-		return;
+	if (out == NULL) /* no memory: still answer, so the slot moves on */
+		out = "{\"v\":1,\"type\":\"error\",\"code\":\"internal\","
+		    "\"message\":\"out of memory\"}";
 	if (http)
 		tp_http_reply(d->http, r->handle, out, strlen(out));
 	else
@@ -254,6 +259,21 @@ log_events(json_t **events, size_t count)
 	if (buf != NULL && fwrite(buf, 1, len, stderr) != len)
 		clearerr(stderr);
 	free(buf);
+}
+
+/* Log the audit events of fx. */
+static void
+log_events_of(core_fx *fx)
+{
+	size_t n = json_array_size(fx->events);
+	json_t **events = n > 0 ? calloc(n, sizeof *events) : NULL;
+
+	if (events == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		events[i] = json_array_get(fx->events, i);
+	log_events(events, n);
+	free(events);
 }
 
 /* Record the chain head in DIR/audit.head (write, fsync, rename), so that
@@ -331,14 +351,29 @@ chain_add(struct chain *c, struct job *j)
 	c->tail = j;
 }
 
+/* Wait until the deliverer has sent everything handed to it. */
+static void
+drain_deliverer(struct daemon *d)
+{
+	pthread_mutex_lock(&d->out_mtx);
+	while (d->out.head != NULL || !d->out_idle)
+		pthread_cond_wait(&d->out_idle_cond, &d->out_mtx);
+	pthread_mutex_unlock(&d->out_mtx);
+}
+
 /* Append fx (its contents are taken) to a chain as a new job; log: its
- * rows are committed. Out of memory: deliver it at once. */
+ * rows are committed. Out of memory: deliver it at once, after all that
+ * came before it. */
 static void
 chain_add_fx(struct daemon *d, struct chain *c, core_fx *fx, bool log)
 {
 	struct job *j = calloc(1, sizeof *j);
 
 	if (j == NULL) {
+		post(d, c);
+		drain_deliverer(d);
+		if (log)
+			log_events_of(fx);
 		deliver(d, fx);
 		core_fx_fini(fx);
 		return;
@@ -346,6 +381,24 @@ chain_add_fx(struct daemon *d, struct chain *c, core_fx *fx, bool log)
 	j->fx = *fx;
 	j->log = log;
 	memset(fx, 0, sizeof *fx);
+	chain_add(c, j);
+}
+
+/* Append a change of the audit store's health to a chain, so consoles
+ * hear of it in order with the events around it. */
+static void
+chain_add_health(struct daemon *d, struct chain *c, bool ok)
+{
+	struct job *j = calloc(1, sizeof *j);
+
+	if (j == NULL) {
+		post(d, c);
+		drain_deliverer(d);
+		publish_health(d, ok);
+		return;
+	}
+	core_fx_init(&j->fx);
+	j->health = ok ? 1 : -1;
 	chain_add(c, j);
 }
 
@@ -401,8 +454,12 @@ deliver_chain(struct daemon *d, struct job *j)
 			json_t **grown = realloc(events,
 			    (count + n) * 2 * sizeof *events);
 
-			if (grown == NULL)
-				continue; /* not logged: still sent */
+			if (grown == NULL) {
+				cs_log("error: out of memory: %zu audit log "
+				    "line(s) not written (the rows are in the "
+				    "store)", n);
+				continue; /* still sent */
+			}
 			events = grown;
 			cap = (count + n) * 2;
 		}
@@ -413,6 +470,8 @@ deliver_chain(struct daemon *d, struct job *j)
 	free(events);
 	for (; j != NULL; j = next) {
 		next = j->next;
+		if (j->health != 0)
+			publish_health(d, j->health > 0);
 		deliver(d, &j->fx);
 		core_fx_fini(&j->fx);
 		free(j);
@@ -432,6 +491,7 @@ deliverer_main(void *arg)
 		pthread_mutex_lock(&d->out_mtx);
 		while (d->out.head == NULL && !d->out_stop) {
 			d->out_idle = true;
+			pthread_cond_broadcast(&d->out_idle_cond);
 			pthread_cond_wait(&d->out_cond, &d->out_mtx);
 			d->out_idle = false;
 		}
@@ -586,13 +646,13 @@ writer_main(void *arg)
 		if (rv == CS_OK && count > 0 && d->audit_down) {
 			d->audit_down = false;
 			cs_log("audit store writable again");
-			publish_health(d, true);
+			chain_add_health(d, &out, true);
 		}
 		if (rv != CS_OK && !d->audit_down) {
 			d->audit_down = true;
 			cs_log("error: audit store unavailable (%s): denying "
 			    "every call until it recovers", cs_strerror(rv));
-			publish_health(d, false);
+			chain_add_health(d, &out, false);
 		}
 		for (j = batch; j != NULL; j = next) {
 			next = j->next;
@@ -1079,6 +1139,7 @@ main(int argc, char **argv)
 	pthread_cond_init(&d.q_cond, NULL);
 	pthread_mutex_init(&d.out_mtx, NULL);
 	pthread_cond_init(&d.out_cond, NULL);
+	pthread_cond_init(&d.out_idle_cond, NULL);
 	if (pthread_create(&d.deliverer, NULL, deliverer_main, &d) != 0) {
 		cause = strdup("could not start the deliverer");
 		goto fail;
