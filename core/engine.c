@@ -17,6 +17,7 @@
 
 #define EXPIRED_BATCH 256
 #define TOK_CACHE_MAX 4096 /* verified tokens remembered */
+#define BAD_SIG_MAX 256    /* tokens refused for their signature */
 
 /* A decision remembered for status queries and replays, kept compact
  * (serialized) since there may be many thousands. */
@@ -68,6 +69,9 @@ struct core_engine {
 	char boot[8];
 	uint64_t counter;
 	core_map *tok_cache;  /* token text -> core_tok, verified */
+	core_map *bad_sig;    /* token text -> the engine: refused for its
+	                       * signature (the key never changes), so an
+	                       * agent repeating a bad token costs no HMAC */
 	core_map *jti_uses;   /* jti -> struct jti_use */
 	core_lookup_fn lookup;
 	core_reload_fn reload;
@@ -227,14 +231,15 @@ core_engine_new(const core_cfg *cfg, pol_set *pol, const unsigned char *key,
 	eng->recent = core_map_new();
 	eng->dedup = core_map_new();
 	eng->tok_cache = core_map_new();
+	eng->bad_sig = core_map_new();
 	eng->jti_uses = core_map_new();
 	eng->ring_len = cfg->recent_max;
 	eng->ring = calloc(eng->ring_len, sizeof *eng->ring);
 	eng->key = malloc(key_len ? key_len : 1);
 	if (eng->sessions == NULL || eng->pending == NULL ||
 	    eng->recent == NULL || eng->dedup == NULL || eng->ring == NULL ||
-	    eng->tok_cache == NULL || eng->jti_uses == NULL ||
-	    eng->key == NULL)
+	    eng->tok_cache == NULL || eng->bad_sig == NULL ||
+	    eng->jti_uses == NULL || eng->key == NULL)
 		goto fail;
 	memcpy(eng->key, key, key_len);
 	eng->key_len = key_len;
@@ -274,6 +279,7 @@ core_engine_free(core_engine *eng)
 	if (eng->tok_cache != NULL)
 		core_map_each(eng->tok_cache, tok_free_cb, NULL);
 	core_map_free(eng->tok_cache);
+	core_map_free(eng->bad_sig);
 	if (eng->jti_uses != NULL)
 		core_map_each(eng->jti_uses, dedup_free_cb, NULL);
 	core_map_free(eng->jti_uses);
@@ -422,12 +428,26 @@ tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause)
 		return tok;
 	if (tok != NULL) /* expired since: verify again for the reason */
 		core_tok_free(core_map_del(eng->tok_cache, jwt));
+	if (core_map_get(eng->bad_sig, jwt) != NULL) {
+		cs_set_cause(cause, "%s", CORE_TOK_BAD_SIGNATURE);
+		return NULL;
+	}
 	pthread_mutex_unlock(&eng->mtx);
 	if (core_tok_verify(&v, jwt, now_s, &tok, cause) != CS_OK)
 		tok = NULL;
 	pthread_mutex_lock(&eng->mtx);
-	if (tok == NULL)
+	if (tok == NULL) {
+		if (cause != NULL && *cause != NULL &&
+		    strcmp(*cause, CORE_TOK_BAD_SIGNATURE) == 0) {
+			if (core_map_count(eng->bad_sig) >= BAD_SIG_MAX) {
+				core_map_free(eng->bad_sig);
+				if ((eng->bad_sig = core_map_new()) == NULL)
+					abort(); /* cannot go on without it */
+			}
+			(void) core_map_put(eng->bad_sig, jwt, eng, NULL);
+		}
 		return NULL;
+	}
 	if ((old = core_map_get(eng->tok_cache, jwt)) != NULL) {
 		core_tok_free(tok); /* another thread was quicker */
 		return old;

@@ -165,7 +165,7 @@ parse_unverified(const char *jwt, size_t len, json_t **claims, char **cause)
 		goto fail;
 	}
 	if (raw_sig_len != TOK_HS256_SIG_LEN) {
-		rv = deny(cause, "bad signature");
+		rv = deny(cause, CORE_TOK_BAD_SIGNATURE);
 		goto fail;
 	}
 	free(raw_sig);
@@ -521,7 +521,8 @@ core_tok_verify(const core_tok_verifier *v, const char *jwt, int64_t now_s,
 	if (jrv != 0) {
 		/* Structure and header are already checked, so what is left
 		 * is the signature (or memory, which also fails closed). */
-		rv = jrv == ENOMEM ? oom(cause) : deny(cause, "bad signature");
+		rv = jrv == ENOMEM ? oom(cause) :
+		    deny(cause, CORE_TOK_BAD_SIGNATURE);
 		goto fail;
 	}
 	if (jwt_get_alg(decoded) != JWT_ALG_HS256) {

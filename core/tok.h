@@ -48,6 +48,10 @@ typedef struct core_tok_verifier {
 cs_err core_tok_verify(const core_tok_verifier *v, const char *jwt,
     int64_t now_s, core_tok **out, char **cause);
 
+/* The cause of a refusal for the signature alone: it depends only on the
+ * token's text and the key, so a verifier may remember it. */
+#define CORE_TOK_BAD_SIGNATURE "bad signature"
+
 /* core_tok_free frees claims; NULL is a no-op. */
 void core_tok_free(core_tok *tok);
 

@@ -718,6 +718,29 @@ START_TEST(test_admission_denied)
 }
 END_TEST
 
+/* A token refused for its signature is remembered: the same token again,
+ * with another call id, gets the same refusal (and its own audit row),
+ * and a good token is still verified afresh. */
+START_TEST(test_admission_bad_signature_again)
+{
+	char *bad = bad_token(BAD_SIG);
+
+	for (int i = 0; i < 3; i++) {
+		char id[16];
+
+		snprintf(id, sizeof id, "c-%d", i);
+		ask(AGENT, id, bad, "fs.read", "{'path':'/workspace/a'}", -1);
+		assert_decision(reply_to(AGENT), "deny", "admission");
+		ck_assert_str_eq(S(reply_to(AGENT), "reason"),
+		    "admission: bad signature");
+		ck_assert_uint_eq(json_array_size(F.fx.events), 1);
+	}
+	ask(AGENT, "c-good", F.tok, "fs.read", "{'path':'/workspace/a'}", -1);
+	assert_decision(reply_to(AGENT), "allow", "policy");
+	free(bad);
+}
+END_TEST
+
 /* A token's trust claim is capped by max_initial_trust (3). */
 START_TEST(test_admission_trust_capped)
 {
@@ -2302,6 +2325,7 @@ engine_suite(void)
 	    CS_ARRAY_LEN(denials));
 	tcase_add_loop_test(tc, test_admission_denied, 0,
 	    CS_ARRAY_LEN(admissions));
+	tcase_add_test(tc, test_admission_bad_signature_again);
 	tcase_add_test(tc, test_admission_trust_capped);
 	tcase_add_test(tc, test_admission_other_delegation);
 	tcase_add_test(tc, test_admission_not_counted);
