@@ -261,18 +261,30 @@ log_events(json_t **events, size_t count)
 	free(buf);
 }
 
+/* The audit events of fx as a new array (borrowed members) of *n, for the
+ * store and the log; NULL when there are none or memory ran out. */
+static json_t **
+fx_event_list(const core_fx *fx, size_t *n)
+{
+	json_t **events;
+
+	*n = json_array_size(fx->events);
+	if (*n == 0 || (events = calloc(*n, sizeof *events)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < *n; i++)
+		events[i] = json_array_get(fx->events, i);
+	return events;
+}
+
 /* Log the audit events of fx. */
 static void
-log_events_of(core_fx *fx)
+log_events_of(const core_fx *fx)
 {
-	size_t n = json_array_size(fx->events);
-	json_t **events = n > 0 ? calloc(n, sizeof *events) : NULL;
+	size_t n;
+	json_t **events = fx_event_list(fx, &n);
 
-	if (events == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		events[i] = json_array_get(fx->events, i);
-	log_events(events, n);
+	if (events != NULL)
+		log_events(events, n);
 	free(events);
 }
 
@@ -351,10 +363,12 @@ chain_add(struct chain *c, struct job *j)
 	c->tail = j;
 }
 
-/* Wait until the deliverer has sent everything handed to it. */
+/* Hand over chain c and wait until the deliverer has sent everything it
+ * was given: what follows may then be sent at once, in order. */
 static void
-drain_deliverer(struct daemon *d)
+drain_deliverer(struct daemon *d, struct chain *c)
 {
+	post(d, c);
 	pthread_mutex_lock(&d->out_mtx);
 	while (d->out.head != NULL || !d->out_idle)
 		pthread_cond_wait(&d->out_idle_cond, &d->out_mtx);
@@ -370,8 +384,7 @@ chain_add_fx(struct daemon *d, struct chain *c, core_fx *fx, bool log)
 	struct job *j = calloc(1, sizeof *j);
 
 	if (j == NULL) {
-		post(d, c);
-		drain_deliverer(d);
+		drain_deliverer(d, c);
 		if (log)
 			log_events_of(fx);
 		deliver(d, fx);
@@ -392,8 +405,7 @@ chain_add_health(struct daemon *d, struct chain *c, bool ok)
 	struct job *j = calloc(1, sizeof *j);
 
 	if (j == NULL) {
-		post(d, c);
-		drain_deliverer(d);
+		drain_deliverer(d, c);
 		publish_health(d, ok);
 		return;
 	}
@@ -512,13 +524,11 @@ deliverer_main(void *arg)
 static void
 settle(struct daemon *d, core_fx *fx, struct chain *out)
 {
-	size_t n = json_array_size(fx->events);
-	json_t **events = n > 0 ? calloc(n, sizeof *events) : NULL;
+	size_t n;
+	json_t **events = fx_event_list(fx, &n);
 	cs_err rv = n > 0 ? CS_ENOMEM : CS_OK;
 
 	if (events != NULL) {
-		for (size_t i = 0; i < n; i++)
-			events[i] = json_array_get(fx->events, i);
 		/* no second wait on a lock: a busy store wrote nothing */
 		core_store_set_busy_ms(d->store, 0);
 		rv = core_store_append(d->store, events, n, NULL);
@@ -940,14 +950,10 @@ close_stale(struct daemon *d)
 	ud[1] = d->eng;
 	if ((rv = core_store_open_requests(d->store, stale_cb, ud)) != CS_OK)
 		goto done;
-	if ((n = json_array_size(fx.events)) == 0)
-		goto done;
-	if ((events = calloc(n, sizeof *events)) == NULL) {
-		rv = CS_ENOMEM;
+	if ((events = fx_event_list(&fx, &n)) == NULL) {
+		rv = n > 0 ? CS_ENOMEM : CS_OK;
 		goto done;
 	}
-	for (size_t i = 0; i < n; i++)
-		events[i] = json_array_get(fx.events, i);
 	rv = core_store_append(d->store, events, n, NULL);
 	free(events);
 	if (rv == CS_OK) {
