@@ -30,6 +30,7 @@
 #define CONTROL_TAG (1ULL << 63)
 #define HTTP_TAG (1ULL << 62)
 #define TICK_MS 10
+#define GUARD_MS 500 /* how often the listeners are probed */
 
 #ifndef CS_DEFAULT_POLICY
 #define CS_DEFAULT_POLICY "policies/default.json"
@@ -90,8 +91,9 @@ struct daemon {
 	bool out_idle, out_stop;
 	bool deliverer_started;
 
-	pthread_t writer, timer, deliverer;
-	volatile sig_atomic_t timer_stop;
+	pthread_t writer, timer, deliverer, guard;
+	volatile sig_atomic_t timer_stop, guard_stop;
+	bool guard_started;
 	uid_t self_uid;
 	char self_name[64];
 };
@@ -813,6 +815,52 @@ timer_main(void *arg)
 	return NULL;
 }
 
+/* One listener's probe result; bad: it was already reported unusable. */
+static void
+guard_report(const char *what, int rv, char *cause, bool *bad)
+{
+	if (rv > 0)
+		cs_log("warning: the %s socket stopped taking new connections "
+		    "(a peer hung up during the handshake): listening on it "
+		    "again; its peers reconnect", what);
+	else if (rv < 0 && !*bad)
+		cs_log("error: the %s socket takes no new connections: %s",
+		    what, cause != NULL ? cause : "out of memory");
+	else if (rv == 0 && *bad)
+		cs_log("the %s socket takes new connections again", what);
+	*bad = rv < 0;
+	free(cause);
+}
+
+/* Guard thread: keep every listener accepting (see tp_server_check). */
+static void *
+guard_main(void *arg)
+{
+	struct daemon *d = arg;
+	struct timespec ts = { 0, 100 * 1000000L };
+	bool bad[3] = { false, false, false };
+
+	(void) prctl(PR_SET_NAME, "cs-guard");
+	while (!d->guard_stop) {
+		char *cause = NULL;
+		int rv;
+
+		for (int i = 0; i < GUARD_MS / 100 && !d->guard_stop; i++)
+			nanosleep(&ts, NULL);
+		if (d->guard_stop)
+			break;
+		rv = tp_server_check(d->agent, &cause);
+		guard_report("agent", rv, cause, &bad[0]);
+		cause = NULL;
+		rv = tp_server_check(d->control, &cause);
+		guard_report("control", rv, cause, &bad[1]);
+		cause = NULL;
+		rv = tp_pub_check(d->pub, &cause);
+		guard_report("events", rv, cause, &bad[2]);
+	}
+	return NULL;
+}
+
 /* Store lookup for status of requests the engine forgot. */
 static json_t *
 lookup_hook(void *ud, const char *request)
@@ -1230,6 +1278,11 @@ main(int argc, char **argv)
 			goto stop;
 		cs_log("HTTP ingress on %s", tp_http_url(d.http));
 	}
+	if (pthread_create(&d.guard, NULL, guard_main, &d) != 0) {
+		cause = strdup("could not start the listener guard");
+		goto stop;
+	}
+	d.guard_started = true;
 	cs_log("countersignd ready: home %s, policy %s (%s), operators %s%s",
 	    home, core_engine_policy_version(d.eng), d.policy_path,
 	    d.cfg.operators[0], d.cfg.operator_count > 1 ? ", ..." : "");
@@ -1255,6 +1308,9 @@ main(int argc, char **argv)
 	status = 0;
 stop:
 	/* answer every parked call, drain the writer, then stop intake */
+	d.guard_stop = 1;
+	if (d.guard_started)
+		pthread_join(d.guard, NULL);
 	d.timer_stop = 1;
 	if (d.timer_started)
 		pthread_join(d.timer, NULL);

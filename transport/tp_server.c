@@ -1,14 +1,46 @@
 /* tp_server.c: REP endpoint with one nng context and aio per slot, and the
- * PUB endpoint for console events.
+ * PUB endpoint for console events, each on a listener that keeps
+ * accepting.
  * SPDX-License-Identifier: MIT */
 #include "tp_server.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+/* How long a probe waits for its connection to reach the socket. */
+#define PROBE_WAIT_MS 2000
+
+/* ---- listeners that keep accepting --------------------------------------
+ * nng 1.5.2 (Debian 12) stops accepting on a listener for good when a peer
+ * hangs up while the SP handshake is still under way (nng issue 1518,
+ * fixed in 1.6.0): one local process that connects and closes at the
+ * wrong moment, or an agent killed while it reconnects, would shut every
+ * new agent out while the daemon looks healthy. So a listener can be
+ * probed: tp_listen_check dials it with a socket of the peer protocol and
+ * waits for that connection to reach the socket. A listener that no
+ * longer hands connections over is replaced; its pipes close with it, and
+ * their peers see the connection reset before any answer. */
+struct tp_listen {
+	nng_socket sock;
+	nng_listener l;
+	bool have_l;
+	char *url;                  /* as configured */
+	char *probe_url;            /* where the probe dials; NULL: no probe */
+	int ipc_mode;
+	int (*peer_open)(nng_socket *);
+	pthread_mutex_t mtx;
+	pthread_cond_t cond;
+	uint64_t added;             /* connections the socket took */
+};
 
 enum slot_state { SLOT_RECV, SLOT_BUSY, SLOT_SEND, SLOT_CLOSED };
 
@@ -30,6 +62,7 @@ struct tp_server {
 	tp_server_recv_cb cb;
 	void *ud;
 	volatile int closing;
+	struct tp_listen lis;
 };
 
 /* Read the ipc peer's uid from the pipe a message came in on. */
@@ -114,18 +147,176 @@ tp_server_reply(tp_server *srv, uint64_t handle, const void *buf, size_t len)
 
 /* Create and start a listener with ipc permissions where they apply. */
 static int
-listen_url(nng_socket sock, const char *url, int ipc_mode)
+listen_url(nng_socket sock, const char *url, int ipc_mode, nng_listener *out)
 {
 	nng_listener l;
 	int rv;
 
 	if ((rv = nng_listener_create(&l, sock, url)) != 0)
 		return rv;
-	if (strncmp(url, "ipc://", 6) == 0 &&
+	if ((strncmp(url, "ipc://", 6) == 0 &&
 	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
-	    ipc_mode)) != 0)
+	    ipc_mode)) != 0) ||
+	    (rv = nng_listener_start(l, 0)) != 0) {
+		nng_listener_close(l);
 		return rv;
-	return nng_listener_start(l, 0);
+	}
+	*out = l;
+	return 0;
+}
+
+static void
+pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct tp_listen *g = arg;
+
+	(void) p;
+	(void) ev;
+	pthread_mutex_lock(&g->mtx);
+	g->added++;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->mtx);
+}
+
+/* The URL a probe dials to reach listener l on url: ipc as is, tcp on
+ * loopback when it listens on every address; NULL for other schemes. */
+static char *
+probe_url_of(const char *url, nng_listener l)
+{
+	nng_url *u;
+	char *out = NULL;
+	const char *host;
+	int port = 0;
+
+	if (strncmp(url, "ipc://", 6) == 0)
+		return strdup(url);
+	if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "tcp4://", 7) != 0 &&
+	    strncmp(url, "tcp6://", 7) != 0)
+		return NULL;
+	if (nng_url_parse(&u, url) != 0)
+		return NULL;
+	if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+		port = atoi(u->u_port);
+	host = u->u_hostname;
+	if (host[0] == '\0' || strcmp(host, "*") == 0 ||
+	    strcmp(host, "0.0.0.0") == 0)
+		host = "127.0.0.1";
+	else if (strcmp(host, "::") == 0)
+		host = "[::1]";
+	else if (strchr(host, ':') != NULL) {
+		out = cs_asprintf("tcp://[%s]:%d", host, port);
+		nng_url_free(u);
+		return out;
+	}
+	out = cs_asprintf("tcp://%s:%d", host, port);
+	nng_url_free(u);
+	return out;
+}
+
+static void
+tp_listen_init(struct tp_listen *g)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&g->mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Listen on url with sock; peer_open opens a socket of the peer protocol
+ * for probes. */
+static int
+tp_listen_open(struct tp_listen *g, nng_socket sock, const char *url,
+    int ipc_mode, int (*peer_open)(nng_socket *))
+{
+	int rv;
+
+	g->sock = sock;
+	g->ipc_mode = ipc_mode;
+	g->peer_open = peer_open;
+	if ((g->url = strdup(url)) == NULL)
+		return NNG_ENOMEM;
+	if ((rv = nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, pipe_added,
+	    g)) != 0 || (rv = listen_url(sock, url, ipc_mode, &g->l)) != 0)
+		return rv;
+	g->have_l = true;
+	g->probe_url = probe_url_of(url, g->l);
+	return 0;
+}
+
+/* Whether a new connection reaches the socket: false when the probe was
+ * dialled but its connection was never handed over, or it could not
+ * connect at all (the socket file is gone, say). */
+static bool
+probe(struct tp_listen *g)
+{
+	nng_socket s;
+	nng_dialer dl;
+	uint64_t before;
+	struct timespec until;
+	bool reached = true;
+
+	if (g->peer_open(&s) != 0)
+		return true; /* cannot tell: assume well */
+	pthread_mutex_lock(&g->mtx);
+	before = g->added;
+	pthread_mutex_unlock(&g->mtx);
+	if (nng_dialer_create(&dl, s, g->probe_url) == 0 &&
+	    nng_dialer_start(dl, 0) == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += PROBE_WAIT_MS / 1000;
+		until.tv_nsec += (PROBE_WAIT_MS % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&g->mtx);
+		while (g->added == before &&
+		    pthread_cond_timedwait(&g->cond, &g->mtx, &until) !=
+		    ETIMEDOUT)
+			;
+		reached = g->added != before;
+		pthread_mutex_unlock(&g->mtx);
+	} else {
+		reached = false;
+	}
+	/* closed only once the socket took the connection (or never
+	 * will): a hang-up during the handshake is what breaks listeners */
+	nng_close(s);
+	return reached;
+}
+
+/* 0: the listener hands connections over (or is not probed); 1: it did
+ * not and was replaced; -1: it could not be replaced (*cause says why). */
+static int
+tp_listen_check(struct tp_listen *g, char **cause)
+{
+	int rv;
+
+	if (g->probe_url == NULL || (g->have_l && probe(g)))
+		return 0;
+	if (g->have_l)
+		nng_listener_close(g->l);
+	g->have_l = false;
+	if ((rv = listen_url(g->sock, g->url, g->ipc_mode, &g->l)) != 0) {
+		cs_set_cause(cause, "%s: cannot listen again: %s", g->url,
+		    nng_strerror(rv));
+		return -1;
+	}
+	g->have_l = true;
+	return 1;
+}
+
+/* After the socket is closed (or was never opened). */
+static void
+tp_listen_fini(struct tp_listen *g)
+{
+	free(g->url);
+	free(g->probe_url);
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->mtx);
 }
 
 cs_err
@@ -136,6 +327,7 @@ tp_server_open(const tp_server_opts *o, tp_server **out, char **cause)
 
 	if ((srv = calloc(1, sizeof *srv)) == NULL)
 		return CS_ENOMEM;
+	tp_listen_init(&srv->lis);
 	srv->tag = o->handle_tag;
 	srv->cb = o->cb;
 	srv->ud = o->ud;
@@ -160,7 +352,8 @@ tp_server_open(const tp_server_opts *o, tp_server **out, char **cause)
 		    (rv = nng_ctx_open(&slot->ctx, srv->sock)) != 0)
 			goto fail;
 	}
-	if ((rv = listen_url(srv->sock, o->url, o->ipc_mode)) != 0)
+	if ((rv = tp_listen_open(&srv->lis, srv->sock, o->url, o->ipc_mode,
+	    nng_req0_open)) != 0)
 		goto fail;
 	for (int i = 0; i < srv->slot_count; i++)
 		nng_ctx_recv(srv->slots[i].ctx, srv->slots[i].aio);
@@ -187,11 +380,19 @@ tp_server_close(tp_server *srv)
 		pthread_mutex_destroy(&srv->slots[i].mtx);
 	}
 	free(srv->slots);
+	tp_listen_fini(&srv->lis);
 	free(srv);
+}
+
+int
+tp_server_check(tp_server *srv, char **cause)
+{
+	return srv == NULL ? 0 : tp_listen_check(&srv->lis, cause);
 }
 
 struct tp_pub {
 	nng_socket sock;
+	struct tp_listen lis;
 };
 
 cs_err
@@ -202,14 +403,18 @@ tp_pub_open(const char *url, int ipc_mode, tp_pub **out, char **cause)
 
 	if ((pub = calloc(1, sizeof *pub)) == NULL)
 		return CS_ENOMEM;
+	tp_listen_init(&pub->lis);
 	if ((rv = nng_pub0_open(&pub->sock)) != 0) {
+		tp_listen_fini(&pub->lis);
 		free(pub);
 		cs_set_cause(cause, "%s: %s", url, nng_strerror(rv));
 		return CS_ETRANSPORT;
 	}
-	if ((rv = listen_url(pub->sock, url, ipc_mode)) != 0) {
+	if ((rv = tp_listen_open(&pub->lis, pub->sock, url, ipc_mode,
+	    nng_sub0_open)) != 0) {
 		cs_set_cause(cause, "%s: %s", url, nng_strerror(rv));
 		nng_close(pub->sock);
+		tp_listen_fini(&pub->lis);
 		free(pub);
 		return CS_ETRANSPORT;
 	}
@@ -238,5 +443,12 @@ tp_pub_close(tp_pub *pub)
 	if (pub == NULL)
 		return;
 	nng_close(pub->sock);
+	tp_listen_fini(&pub->lis);
 	free(pub);
+}
+
+int
+tp_pub_check(tp_pub *pub, char **cause)
+{
+	return pub == NULL ? 0 : tp_listen_check(&pub->lis, cause);
 }

@@ -18,7 +18,7 @@ typedef void (*tp_server_recv_cb)(void *ud, uint64_t handle, const char *buf,
 
 /* Settings of one endpoint. */
 typedef struct tp_server_opts {
-	const char *url;     /* ipc://, tcp:// or tls+tcp:// */
+	const char *url;     /* ipc:// or tcp:// */
 	int contexts;        /* concurrent requests */
 	size_t recv_max;     /* frames larger than this are dropped by nng */
 	int ipc_mode;        /* file mode of an ipc socket, e.g. 0600 */
@@ -40,6 +40,13 @@ cs_err tp_server_reply(tp_server *srv, uint64_t handle, const void *buf,
  * no-op. */
 void tp_server_close(tp_server *srv);
 
+/* Probe the listener with a connection of the peer protocol (blocks up to
+ * a few seconds) and replace it when that connection never reaches the
+ * socket: 0 it accepts (or the scheme is not probed), 1 it was replaced
+ * (its connections closed), -1 it is gone and could not be replaced
+ * (*cause says why). One caller at a time. */
+int tp_server_check(tp_server *srv, char **cause);
+
 /* Publisher of console events: "topic JSON" frames. */
 typedef struct tp_pub tp_pub;
 
@@ -54,5 +61,8 @@ void tp_pub_send(tp_pub *pub, const char *topic, const char *json,
 
 /* tp_pub_close closes the publisher; NULL is a no-op. */
 void tp_pub_close(tp_pub *pub);
+
+/* tp_server_check for the PUB listener. */
+int tp_pub_check(tp_pub *pub, char **cause);
 
 #endif

@@ -18,6 +18,10 @@
  *   hostile_peer hold PATH COUNT [-t MS]
  *       open COUNT connections that send half an SP header and stall for
  *       MS, then close them; prints "held=N"
+ *   hostile_peer hangup PATH COUNT
+ *       COUNT connections that hang up at once, or after part of the SP
+ *       handshake (in turn): nng 1.5.2 listeners stop accepting after
+ *       one that lands mid-handshake; prints "hung_up=N"
  *   hostile_peer bind PATH
  *       leave a unix socket file at PATH (nothing listens on it)
  *   hostile_peer render CASE OUT [NAME=VALUE]...
@@ -65,6 +69,7 @@ usage(void)
 	    "       hostile_peer sp PATH PROTO_NUM [-f FILE] [-L LEN] [-r] "
 	    "[-t MS]\n"
 	    "       hostile_peer hold PATH COUNT [-t MS]\n"
+	    "       hostile_peer hangup PATH COUNT\n"
 	    "       hostile_peer bind PATH\n"
 	    "       hostile_peer render CASE OUT [NAME=VALUE]...\n", stderr);
 }
@@ -356,6 +361,27 @@ peer_hold(const char *path, long count, int timeout_ms)
 	return PEER_OK;
 }
 
+/* hangup mode: connections that close during the handshake. */
+static int
+peer_hangup(const char *path, long count)
+{
+	static const unsigned char head[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
+	long done = 0;
+	int fd;
+
+	for (long i = 0; i < count; i++) {
+		if ((fd = unix_connect(path)) < 0)
+			continue;
+		/* nothing, half the header, all of it */
+		if (i % 3 != 0)
+			write_all(fd, head, i % 3 == 1 ? 3 : sizeof head);
+		close(fd);
+		done++;
+	}
+	printf("hung_up=%ld\n", done);
+	return PEER_OK;
+}
+
 /* bind mode: leave a socket file behind at path. */
 static int
 peer_bind(const char *path)
@@ -579,6 +605,7 @@ main(int argc, char **argv)
 		return peer_render(argv[2], argv[3], argc - 4, argv + 4);
 	}
 	nargs = strcmp(mode, "nng") == 0 || strcmp(mode, "hold") == 0 ||
+	    strcmp(mode, "hangup") == 0 ||
 	    strcmp(mode, "sp") == 0 ? 3 : 2;
 	if (argc < 1 + nargs) {
 		usage();
@@ -632,6 +659,11 @@ main(int argc, char **argv)
 	} else if (strcmp(mode, "hold") == 0) {
 		if (num(argv[3], 100000, &v))
 			rv = peer_hold(argv[2], (long) v, (int) timeout_ms);
+		else
+			usage();
+	} else if (strcmp(mode, "hangup") == 0) {
+		if (num(argv[3], 1000000, &v))
+			rv = peer_hangup(argv[2], (long) v);
 		else
 			usage();
 	} else if (strcmp(mode, "bind") == 0)

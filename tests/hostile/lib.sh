@@ -142,12 +142,20 @@ last_seq() {
 	q "$1" "SELECT COALESCE(MAX(seq), 0) FROM audit"
 }
 
-# serving HOME TOKEN: a low-risk read is allowed within 20 s.
+# serving HOME TOKEN: a low-risk read is allowed within 20 s. A call
+# whose connection fails before any answer is made again, as agents do
+# (a listener broken by a peer that hung up mid-handshake is replaced
+# within seconds); any answer other than allow is final.
 serving() {
-	local out
-	out=$(timeout 20 "$CTL" --home "$1" ask --token "$2" --tool fs.read \
-	    --session "probe-$RANDOM" --args '{"path":"/workspace/probe"}' \
-	    2>/dev/null) || return 1
+	local out end=$((SECONDS + 20))
+	while :; do
+		out=$(timeout 20 "$CTL" --home "$1" ask --token "$2" \
+		    --tool fs.read --session "probe-$RANDOM" \
+		    --args '{"path":"/workspace/probe"}' 2>/dev/null)
+		[ -n "$out" ] && break
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.5
+	done
 	[ "$(printf '%s' "$out" | jq -r .decision 2>/dev/null)" = allow ]
 }
 

@@ -48,6 +48,37 @@ stuck_check() {
 	hstart "$H" --policy "$LIVE" || fail "countersignd does not restart after $1"
 }
 
+# recovers EP: the EP socket (agent, control, events) serves a new client
+# within 20 s: a listener that hang-ups broke is replaced by the daemon
+# within seconds, and a client caught on the broken one sees its
+# connection reset and tries again, as agents do.
+recovers() {
+	local ep=$1 sub end=$((SECONDS + 20))
+	while [ "$SECONDS" -lt "$end" ]; do
+		case $ep in
+		agent) serving "$H" "$TOK" && return 0 ;;
+		control)
+			timeout 10 "$CTL" --home "$H" pending --json >/dev/null 2>&1 &&
+				return 0
+			;;
+		events)
+			: >"$TEST_TMP/sub.out"
+			"$TOOLS/hostile_sub" -u "ipc://$H/events.ipc" \
+			    -o "$TEST_TMP/sub.out" &
+			sub=$!
+			sleep 0.5
+			serving "$H" "$TOK" # a new session: a "session" event
+			sleep 0.5
+			kill "$sub" 2>/dev/null
+			wait "$sub" 2>/dev/null
+			[ -s "$TEST_TMP/sub.out" ] && return 0
+			;;
+		esac
+		sleep 0.5
+	done
+	return 1
+}
+
 # hwm HOME: the daemon's peak resident memory in KiB.
 hwm() {
 	awk '/^VmHWM:/ {print $2}' "/proc/$(daemon_pid "$1")/status" 2>/dev/null || echo 0
@@ -252,6 +283,12 @@ for c in "$CORPUS"/peer/*.case; do
 		fi
 		wait "$holder"
 		;;
+	hangup)
+		read -r hung <<<"$rest"
+		run timeout 120 "$TOOLS/hostile_peer" hangup "$path" "$hung"
+		recovers "$ep" ||
+			bad hangs "peer/$name: the $ep socket takes no new connections after $hung hang-ups"
+		;;
 	*)
 		fail "$c: unknown peer mode $mode"
 		;;
@@ -272,6 +309,7 @@ done
 row=$(q "$H" "SELECT COUNT(*) FROM audit WHERE request = '$PENDING' AND kind IN ('decision', 'approval')")
 [ "$row" = 0 ] || bad allowed "a foreign peer decided or approved $PENDING"
 serving "$H" "$TOK" || bad hangs "countersignd stopped answering after the foreign peers"
+note "listeners replaced after hang-ups: $(grep -c 'stopped taking new connections' "$H/daemon.log")"
 
 # ---- policy files that must not compile ----------------------------------
 version_now() {

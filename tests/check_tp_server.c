@@ -1,0 +1,239 @@
+/* check_tp_server.c: the daemon's listeners over real ipc:// sockets:
+ * requests are answered, and a listener that peers broke by hanging up
+ * during the handshake, or whose socket file was removed, is found by
+ * tp_server_check / tp_pub_check and serves new clients again.
+ * SPDX-License-Identifier: MIT */
+#include "tp_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#define HANGUPS 3000  /* enough to break an nng 1.5.2 listener */
+#define ROUNDS 20     /* checks a test waits through */
+
+static char dir[64];
+static char path[128];
+static char url[160];
+
+static void
+setup(void)
+{
+	strcpy(dir, "/tmp/cs-tp-server.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/agent.ipc", dir);
+	snprintf(url, sizeof url, "ipc://%s", path);
+}
+
+static void
+teardown(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Answer every request with "ok:" and the request. */
+static void
+echo_cb(void *ud, uint64_t handle, const char *buf, size_t len,
+    long long peer_uid)
+{
+	tp_server **srv = ud;
+	char out[256];
+	int n;
+
+	(void) peer_uid;
+	n = snprintf(out, sizeof out, "ok:%.*s", (int) len, buf);
+	tp_server_reply(*srv, handle, out, (size_t) n);
+}
+
+static tp_server *
+open_server(tp_server **slot)
+{
+	tp_server_opts o = {
+		.url = url, .contexts = 4, .recv_max = 4096, .ipc_mode = 0600,
+		.cb = echo_cb, .ud = slot,
+	};
+	char *cause = NULL;
+
+	ck_assert_int_eq(tp_server_open(&o, slot, &cause), CS_OK);
+	ck_assert_ptr_null(cause);
+	return *slot;
+}
+
+/* One request on a fresh connection; true when "ok:ping" came back. */
+static bool
+round_trip(void)
+{
+	nng_socket s;
+	char ping[] = "ping", *buf = NULL;
+	size_t len = 0;
+	bool ok;
+
+	ck_assert_int_eq(nng_req0_open(&s), 0);
+	ck_assert_int_eq(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 1000), 0);
+	if (nng_dial(s, url, NULL, 0) != 0) {
+		nng_close(s);
+		return false;
+	}
+	ok = nng_send(s, ping, 4, 0) == 0 &&
+	    nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) == 0 && len == 7 &&
+	    memcmp(buf, "ok:ping", 7) == 0;
+	if (buf != NULL)
+		nng_free(buf, len);
+	nng_close(s);
+	return ok;
+}
+
+/* Connections that hang up at once or within the SP handshake. */
+static void
+hang_up(int count)
+{
+	static const char head[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	strcpy(sa.sun_path, path);
+	for (int i = 0; i < count; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		ck_assert_int_ge(fd, 0);
+		if (connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
+		    i % 3 != 0)
+			(void) !write(fd, head, i % 3 == 1 ? 3 : sizeof head);
+		close(fd);
+	}
+}
+
+START_TEST(test_check_healthy)
+{
+	tp_server *srv = NULL;
+	char *cause = NULL;
+
+	open_server(&srv);
+	ck_assert(round_trip());
+	ck_assert_int_eq(tp_server_check(srv, &cause), 0);
+	ck_assert_ptr_null(cause);
+	ck_assert(round_trip());
+	ck_assert_int_eq(tp_server_check(NULL, &cause), 0);
+	tp_server_close(srv);
+}
+END_TEST
+
+START_TEST(test_hangups_during_handshake)
+{
+	tp_server *srv = NULL;
+	char *cause = NULL;
+	int rounds = 0;
+
+	open_server(&srv);
+	hang_up(HANGUPS);
+	/* what the daemon's guard does: check, and serve again */
+	while (!round_trip() && rounds++ < ROUNDS) {
+		int rv = tp_server_check(srv, &cause);
+
+		ck_assert_msg(rv >= 0, "check: %s", cause ? cause : "?");
+	}
+	ck_assert_msg(rounds <= ROUNDS, "no new client served after %d "
+	    "hang-ups and %d checks", HANGUPS, ROUNDS);
+	ck_assert(round_trip());
+	ck_assert_int_eq(tp_server_check(srv, &cause), 0);
+	/* the replacement kept the socket file's mode */
+	{
+		struct stat st;
+
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert_int_eq(st.st_mode & 0777, 0600);
+	}
+	tp_server_close(srv);
+}
+END_TEST
+
+START_TEST(test_socket_file_removed)
+{
+	tp_server *srv = NULL;
+	char *cause = NULL;
+	struct stat st;
+
+	open_server(&srv);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert(!round_trip());
+	ck_assert_int_eq(tp_server_check(srv, &cause), 1);
+	ck_assert_ptr_null(cause);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(round_trip());
+	tp_server_close(srv);
+}
+END_TEST
+
+START_TEST(test_pub_hangups)
+{
+	tp_pub *pub = NULL;
+	char *cause = NULL;
+	bool got = false;
+
+	ck_assert_int_eq(tp_pub_open(url, 0600, &pub, &cause), CS_OK);
+	hang_up(HANGUPS);
+	for (int round = 0; round < ROUNDS && !got; round++) {
+		nng_socket s;
+		char *buf = NULL;
+		size_t len = 0;
+
+		ck_assert_int_ge(tp_pub_check(pub, &cause), 0);
+		ck_assert_int_eq(nng_sub0_open(&s), 0);
+		ck_assert_int_eq(nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0),
+		    0);
+		ck_assert_int_eq(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200),
+		    0);
+		if (nng_dial(s, url, NULL, 0) == 0) {
+			/* a subscriber joins asynchronously: publish a while */
+			for (int i = 0; i < 10 && !got; i++) {
+				tp_pub_send(pub, "t", "{}", 2);
+				if (nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) == 0) {
+					got = len == 4 && memcmp(buf, "t {}", 4) == 0;
+					nng_free(buf, len);
+				}
+			}
+		}
+		nng_close(s);
+	}
+	ck_assert_msg(got, "no subscriber got an event after the hang-ups");
+	tp_pub_close(pub);
+}
+END_TEST
+
+static Suite *
+tp_server_suite(void)
+{
+	Suite *s = suite_create("tp_server");
+	TCase *tc = tcase_create("tp_server_listen");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_check_healthy);
+	tcase_add_test(tc, test_hangups_during_handshake);
+	tcase_add_test(tc, test_socket_file_removed);
+	tcase_add_test(tc, test_pub_hangups);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(tp_server_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
