@@ -135,7 +135,8 @@ asan:
 	@$(MAKE) --no-print-directory SAN=1 check
 
 valgrind: $(TESTS)
-	@for t in $(TESTS); do CK_FORK=no valgrind -q --error-exitcode=66 \
+	@for t in $(TESTS); do CK_FORK=no CS_LEAK_CHECK=1 valgrind -q \
+	    --error-exitcode=66 \
 	    --leak-check=full --errors-for-leak-kinds=definite ./$$t || exit 1; done
 
 deps:

@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: MIT */
 #include "tp_server.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,21 @@ START_TEST(test_pub_hangups)
 }
 END_TEST
 
+/* Under ASan or valgrind (make valgrind sets CS_LEAK_CHECK): nng 1.5.2
+ * never frees a listener once hang-ups broke it, so the tests that break
+ * one on purpose run in the plain build only; the hostile harness drives
+ * the ASan daemon through the same hang-ups with nng's own leaks
+ * suppressed. */
+static bool
+leak_checked(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	return true;
+#else
+	return getenv("CS_LEAK_CHECK") != NULL;
+#endif
+}
+
 static Suite *
 tp_server_suite(void)
 {
@@ -219,9 +235,14 @@ tp_server_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_check_healthy);
-	tcase_add_test(tc, test_hangups_during_handshake);
 	tcase_add_test(tc, test_socket_file_removed);
-	tcase_add_test(tc, test_pub_hangups);
+	if (leak_checked())
+		puts("tp_server: the hang-up tests run in the plain build "
+		    "(nng 1.5.2 leaks the listener they break)");
+	else {
+		tcase_add_test(tc, test_hangups_during_handshake);
+		tcase_add_test(tc, test_pub_hangups);
+	}
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -441,10 +441,13 @@ call_finish(struct cs_call *call, cs_err rv, nng_msg *msg, const char *why)
 	call->cb(call->ud, rv, rv == CS_OK ? &dec : NULL, cause);
 	cs_decision_fini(&dec);
 	free(cause);
-	nng_ctx_close(call->ctx);
 	nng_aio_reap(call->aio); /* we run in its callback */
-	free(call);
 	pthread_mutex_lock(&c->mtx);
+	/* once the client closes, closing the socket closes every context:
+	 * nng 1.5.2 can abort on a context closed by both at once */
+	if (!c->closing)
+		nng_ctx_close(call->ctx);
+	free(call);
 	if (--c->calls == 0)
 		pthread_cond_broadcast(&c->idle);
 	pthread_mutex_unlock(&c->mtx);
