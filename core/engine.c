@@ -66,7 +66,8 @@ struct core_engine {
 	unsigned char *key;
 	size_t key_len;
 	char posture[16];
-	char boot[8];
+	char boot[16];          /* 6 random bytes in hex, new at each start:
+	                         * request ids do not repeat across restarts */
 	uint64_t counter;
 	core_map *tok_cache;  /* token text -> core_tok, verified */
 	core_map *bad_sig;    /* token text -> the engine: refused for its
@@ -244,7 +245,7 @@ core_engine_new(const core_cfg *cfg, pol_set *pol, const unsigned char *key,
 	memcpy(eng->key, key, key_len);
 	eng->key_len = key_len;
 	snprintf(eng->posture, sizeof eng->posture, "normal");
-	if (cs_random_hex(eng->boot, 2) != CS_OK)
+	if (cs_random_hex(eng->boot, 6) != CS_OK)
 		goto fail;
 	pthread_mutex_init(&eng->mtx, NULL);
 	eng->has_mtx = true;

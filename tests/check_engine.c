@@ -559,13 +559,18 @@ START_TEST(test_allow_by_policy)
 }
 END_TEST
 
-/* Request ids are distinct per call. */
+/* Request ids are distinct per call, and carry 48 random bits per start
+ * of the daemon (r-BOOT-COUNTER), so that restarts do not repeat them. */
 START_TEST(test_request_ids_unique)
 {
 	char first[40];
 
 	ask(AGENT, NULL, F.tok, "fs.read", NULL, -1);
 	snprintf(first, sizeof first, "%s", S(reply_to(AGENT), "request"));
+	ck_assert_msg(strncmp(first, "r-", 2) == 0 &&
+	    strspn(first + 2, "0123456789abcdef") == 12 && first[14] == '-' &&
+	    strspn(first + 15, "0123456789") == strlen(first + 15),
+	    "request id %s", first);
 	ask(AGENT, NULL, F.tok, "fs.read", NULL, -1);
 	ck_assert_str_ne(S(reply_to(AGENT), "request"), first);
 	ck_assert_ptr_null(json_object_get(reply_to(AGENT), "id"));

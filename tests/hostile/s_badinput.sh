@@ -43,6 +43,11 @@ stuck_check() {
 	cpu=$(ps -o pcpu= -p "$pid" 2>/dev/null | tr -d ' ')
 	conns=$(ss -x 2>/dev/null | grep -c "$H/agent.ipc")
 	bad hangs "countersignd stopped answering after $1 (cpu ${cpu:-?}%, $conns connections on agent.ipc)"
+	# where each of the daemon's own threads is, for the report
+	if command -v gdb >/dev/null; then
+		timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>/dev/null |
+			grep -E '^Thread|(core|transport)/[a-z_]+\.c:' | head -40 >&2
+	fi
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	hstart "$H" --policy "$LIVE" || fail "countersignd does not restart after $1"
