@@ -45,7 +45,7 @@ struct job {
 	                        * writable again (1) or unavailable (-1) */
 };
 
-/* A chain of jobs for the deliverer. */
+/* A chain of committed jobs, delivered in order. */
 struct chain {
 	struct job *head, *tail;
 };
@@ -81,17 +81,7 @@ struct daemon {
 	uint64_t commits, rows; /* writer only: group commit figures */
 	uint64_t commit_us;
 
-	/* the deliverer: answers and events of committed batches, in commit
-	 * order, off the writer's thread so that its next commit starts at
-	 * once */
-	pthread_mutex_t out_mtx;
-	pthread_cond_t out_cond;
-	pthread_cond_t out_idle_cond; /* the deliverer went idle */
-	struct chain out;
-	bool out_idle, out_stop;
-	bool deliverer_started;
-
-	pthread_t writer, timer, deliverer, guard;
+	pthread_t writer, timer, guard;
 	volatile sig_atomic_t timer_stop, guard_stop;
 	bool guard_started;
 	uid_t self_uid;
@@ -101,8 +91,7 @@ struct daemon {
 /* ---- the writer ------------------------------------------------------ */
 
 static void send_reply(struct daemon *d, const core_reply *r);
-static void deliver_chain(struct daemon *d, struct job *j);
-static void post(struct daemon *d, struct chain *c);
+static void deliver_chain(struct daemon *d, struct chain *c);
 
 /* Queue effects for the writer (takes fx's contents). */
 static void
@@ -365,18 +354,6 @@ chain_add(struct chain *c, struct job *j)
 	c->tail = j;
 }
 
-/* Hand over chain c and wait until the deliverer has sent everything it
- * was given: what follows may then be sent at once, in order. */
-static void
-drain_deliverer(struct daemon *d, struct chain *c)
-{
-	post(d, c);
-	pthread_mutex_lock(&d->out_mtx);
-	while (d->out.head != NULL || !d->out_idle)
-		pthread_cond_wait(&d->out_idle_cond, &d->out_mtx);
-	pthread_mutex_unlock(&d->out_mtx);
-}
-
 /* Append fx (its contents are taken) to a chain as a new job; log: its
  * rows are committed. Out of memory: deliver it at once, after all that
  * came before it. */
@@ -386,7 +363,7 @@ chain_add_fx(struct daemon *d, struct chain *c, core_fx *fx, bool log)
 	struct job *j = calloc(1, sizeof *j);
 
 	if (j == NULL) {
-		drain_deliverer(d, c);
+		deliver_chain(d, c); /* all that came before it first */
 		if (log)
 			log_events_of(fx);
 		deliver(d, fx);
@@ -407,7 +384,7 @@ chain_add_health(struct daemon *d, struct chain *c, bool ok)
 	struct job *j = calloc(1, sizeof *j);
 
 	if (j == NULL) {
-		drain_deliverer(d, c);
+		deliver_chain(d, c);
 		publish_health(d, ok);
 		return;
 	}
@@ -416,51 +393,18 @@ chain_add_health(struct daemon *d, struct chain *c, bool ok)
 	chain_add(c, j);
 }
 
-/* Deliver a chain: on this thread when nothing waits for the next commit
- * and the deliverer has nothing older (no extra thread hop on a quiet
- * daemon), else on the deliverer, so that the next commit starts at once.
- * Only the writer posts, so an idle deliverer stays idle meanwhile. */
-static void
-post(struct daemon *d, struct chain *c)
-{
-	bool inline_ok;
-
-	if (c->head == NULL)
-		return;
-	pthread_mutex_lock(&d->q_mtx);
-	inline_ok = d->q_head == NULL;
-	pthread_mutex_unlock(&d->q_mtx);
-	if (inline_ok) {
-		pthread_mutex_lock(&d->out_mtx);
-		inline_ok = d->out.head == NULL && d->out_idle;
-		pthread_mutex_unlock(&d->out_mtx);
-	}
-	if (inline_ok) {
-		deliver_chain(d, c->head);
-		c->head = c->tail = NULL;
-		return;
-	}
-	pthread_mutex_lock(&d->out_mtx);
-	if (d->out.tail != NULL)
-		d->out.tail->next = c->head;
-	else
-		d->out.head = c->head;
-	d->out.tail = c->tail;
-	if (d->out_idle)
-		pthread_cond_signal(&d->out_cond);
-	pthread_mutex_unlock(&d->out_mtx);
-	c->head = c->tail = NULL;
-}
-
 /* Log the committed rows of a chain of jobs (one write), then send their
- * answers and events, and free them. */
+ * answers and events, and free them; the chain is left empty. The writer
+ * does this itself, between two commits: on two cores a thread of its own
+ * cost more in wake-ups than it saved. */
 static void
-deliver_chain(struct daemon *d, struct job *j)
+deliver_chain(struct daemon *d, struct chain *c)
 {
 	json_t **events = NULL;
 	size_t count = 0, cap = 0;
-	struct job *next;
+	struct job *j = c->head, *next;
 
+	c->head = c->tail = NULL;
 	for (struct job *k = j; k != NULL; k = k->next) {
 		size_t n = k->log ? json_array_size(k->fx.events) : 0;
 
@@ -490,33 +434,6 @@ deliver_chain(struct daemon *d, struct job *j)
 		core_fx_fini(&j->fx);
 		free(j);
 	}
-}
-
-/* Deliverer thread: chains the writer posted, in order. */
-static void *
-deliverer_main(void *arg)
-{
-	struct daemon *d = arg;
-
-	(void) prctl(PR_SET_NAME, "cs-deliver");
-	for (;;) {
-		struct job *j;
-
-		pthread_mutex_lock(&d->out_mtx);
-		while (d->out.head == NULL && !d->out_stop) {
-			d->out_idle = true;
-			pthread_cond_broadcast(&d->out_idle_cond);
-			pthread_cond_wait(&d->out_cond, &d->out_mtx);
-			d->out_idle = false;
-		}
-		j = d->out.head;
-		d->out.head = d->out.tail = NULL;
-		pthread_mutex_unlock(&d->out_mtx);
-		if (j == NULL)
-			break; /* stopping and drained */
-		deliver_chain(d, j);
-	}
-	return NULL;
 }
 
 /* Write the fail-closed outcomes of a failed batch at once, before any
@@ -694,7 +611,7 @@ writer_main(void *arg)
 			j->log = rv == CS_OK && json_array_size(j->fx.events) > 0;
 			chain_add(&out, j);
 		}
-		post(d, &out);
+		deliver_chain(d, &out);
 	}
 	return NULL;
 }
@@ -1191,14 +1108,6 @@ main(int argc, char **argv)
 
 	pthread_mutex_init(&d.q_mtx, NULL);
 	pthread_cond_init(&d.q_cond, NULL);
-	pthread_mutex_init(&d.out_mtx, NULL);
-	pthread_cond_init(&d.out_cond, NULL);
-	pthread_cond_init(&d.out_idle_cond, NULL);
-	if (pthread_create(&d.deliverer, NULL, deliverer_main, &d) != 0) {
-		cause = strdup("could not start the deliverer");
-		goto fail;
-	}
-	d.deliverer_started = true;
 	if (d.cfg.webhook_count > 0 && open_webhooks(&d, &cause) != CS_OK)
 		goto fail;
 	if (pthread_create(&d.writer, NULL, writer_main, &d) != 0) {
@@ -1321,12 +1230,6 @@ stop:
 	pthread_mutex_unlock(&d.q_mtx);
 	if (d.writer_started)
 		pthread_join(d.writer, NULL);
-	pthread_mutex_lock(&d.out_mtx);
-	d.out_stop = true;
-	pthread_cond_signal(&d.out_cond);
-	pthread_mutex_unlock(&d.out_mtx);
-	if (d.deliverer_started)
-		pthread_join(d.deliverer, NULL);
 	if (d.commits > 0)
 		cs_log("writer: %llu rows in %llu commits (%.1f rows "
 		    "per commit, %.0f us per commit)",
@@ -1368,13 +1271,6 @@ fail:
 
 		if (write(ready_fd, &bad, 1) != 1)
 			status = 1;
-	}
-	if (d.deliverer_started && !d.writer_started) {
-		pthread_mutex_lock(&d.out_mtx);
-		d.out_stop = true;
-		pthread_cond_signal(&d.out_cond);
-		pthread_mutex_unlock(&d.out_mtx);
-		pthread_join(d.deliverer, NULL);
 	}
 	tp_webhook_close(d.webhook);
 	core_engine_free(d.eng);
