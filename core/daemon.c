@@ -43,7 +43,20 @@ struct job {
 	bool log;              /* its rows are committed: log them */
 	signed char health;    /* first tell consoles the audit store is
 	                        * writable again (1) or unavailable (-1) */
+	char **pre;            /* prerenders of fx.events (see enqueue) */
+	size_t pre_count;
 };
+
+/* Free a job and what it holds. */
+static void
+job_free(struct job *j)
+{
+	core_fx_fini(&j->fx);
+	for (size_t i = 0; i < j->pre_count; i++)
+		free(j->pre[i]);
+	free(j->pre);
+	free(j);
+}
 
 /* A chain of committed jobs, delivered in order. */
 struct chain {
@@ -98,6 +111,7 @@ static void
 enqueue(struct daemon *d, core_fx *fx, bool front)
 {
 	struct job *j;
+	size_t n;
 
 	if (core_fx_empty(fx)) {
 		core_fx_fini(fx);
@@ -110,6 +124,15 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 	}
 	j->fx = *fx;
 	memset(fx, 0, sizeof *fx);
+	/* the rows' canonical JSON, rendered here on the caller's thread:
+	 * the writer, which every decision waits for, only adds the seq */
+	if ((n = json_array_size(j->fx.events)) > 0 &&
+	    (j->pre = calloc(n, sizeof *j->pre)) != NULL) {
+		j->pre_count = n;
+		for (size_t i = 0; i < n; i++)
+			j->pre[i] = core_store_prerender(
+			    json_array_get(j->fx.events, i));
+	}
 	pthread_mutex_lock(&d->q_mtx);
 	if (d->writer_done) {
 		/* too late to audit anything: answer with an error, decide
@@ -125,8 +148,7 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 			j->fx.replies[i].event = NULL;
 			send_reply(d, &j->fx.replies[i]);
 		}
-		core_fx_fini(&j->fx);
-		free(j);
+		job_free(j);
 		return;
 	}
 	if (front) {
@@ -431,8 +453,7 @@ deliver_chain(struct daemon *d, struct chain *c)
 		if (j->health != 0)
 			publish_health(d, j->health > 0);
 		deliver(d, &j->fx);
-		core_fx_fini(&j->fx);
-		free(j);
+		job_free(j);
 	}
 }
 
@@ -471,6 +492,7 @@ writer_main(void *arg)
 		struct job *batch, *j, *next;
 		struct chain out = { NULL, NULL };
 		json_t **events = NULL;
+		char **pre = NULL;
 		size_t count = 0, cap = 0;
 		cs_err rv = CS_OK;
 
@@ -536,30 +558,40 @@ writer_main(void *arg)
 				cs_log("error: %zu audit row(s) of answers already "
 				    "sent could not be written before exit",
 				    json_array_size(j->fx.events));
-				core_fx_fini(&j->fx);
-				free(j);
+				job_free(j);
 			}
 			break;
 		}
 
-		for (j = batch; j != NULL; j = j->next) {
+		for (j = batch; j != NULL && rv == CS_OK; j = j->next) {
 			size_t n = json_array_size(j->fx.events);
 
 			if (count + n > cap) {
-				cap = (count + n) * 2;
-				events = realloc(events, cap * sizeof *events);
-				if (events == NULL)
+				json_t **e = realloc(events,
+				    (count + n) * 2 * sizeof *events);
+				char **p = e == NULL ? NULL : realloc(pre,
+				    (count + n) * 2 * sizeof *pre);
+
+				if (e != NULL)
+					events = e;
+				if (p == NULL) {
+					rv = CS_ENOMEM;
 					break;
+				}
+				pre = p;
+				cap = (count + n) * 2;
 			}
-			for (size_t i = 0; i < n; i++)
+			for (size_t i = 0; i < n; i++) {
+				pre[count] = i < j->pre_count ? j->pre[i] :
+				    NULL;
 				events[count++] = json_array_get(j->fx.events, i);
+			}
 		}
-		if (events == NULL && count > 0)
-			rv = CS_ENOMEM;
-		else if (count > 0) {
+		if (rv == CS_OK && count > 0) {
 			int64_t t0 = cs_mono_us();
 
-			rv = core_store_append(d->store, events, count, NULL);
+			rv = core_store_append_pre(d->store, events, pre, count,
+			    NULL);
 			d->commits++;
 			d->rows += count;
 			d->commit_us += (uint64_t) (cs_mono_us() - t0);
@@ -571,6 +603,7 @@ writer_main(void *arg)
 			d->head_mono_ms = cs_mono_ms();
 		}
 		free(events);
+		free(pre);
 
 		if (rv == CS_OK && count > 0 && d->audit_down) {
 			d->audit_down = false;

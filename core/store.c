@@ -551,9 +551,92 @@ store_bind_row(sqlite3_stmt *s, int64_t seq, const json_t *event,
 	return true;
 }
 
+/* Key order of canonical JSON: jansson sorts object keys by their bytes,
+ * a shorter key first when one is a prefix of the other. */
+static int
+store_key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c != 0 ? c : alen < blen ? -1 : alen > blen;
+}
+
+char *
+core_store_prerender(const json_t *event)
+{
+	json_t *half[2] = { json_object(), json_object() };
+	char *text[2] = { NULL, NULL }, *out = NULL;
+	size_t len[2];
+
+	if (!json_is_object(event) || json_object_get(event, "seq") != NULL ||
+	    half[0] == NULL || half[1] == NULL)
+		goto done;
+	/* the members before "seq" and those after it */
+	for (void *it = json_object_iter((json_t *) event); it != NULL;
+	    it = json_object_iter_next((json_t *) event, it)) {
+		const char *key = json_object_iter_key(it);
+		size_t klen = json_object_iter_key_len(it);
+		int h = store_key_cmp(key, klen, "seq", 3) > 0;
+
+		if (json_object_setn(half[h], key, klen,
+		    json_object_iter_value(it)) != 0)
+			goto done;
+	}
+	for (int h = 0; h < 2; h++) {
+		if ((text[h] = cs_json_canon(half[h])) == NULL)
+			goto done;
+		len[h] = strlen(text[h]);
+	}
+	/* "{...}" NUL "{...}": joined by store_join */
+	if ((out = malloc(len[0] + len[1] + 2)) != NULL) {
+		memcpy(out, text[0], len[0] + 1);
+		memcpy(out + len[0] + 1, text[1], len[1] + 1);
+	}
+done:
+	json_decref(half[0]);
+	json_decref(half[1]);
+	free(text[0]);
+	free(text[1]);
+	return out;
+}
+
+/* The canonical JSON of an event from its prerender and its seq: the
+ * members before "seq", "seq" itself, then the members after it. */
+static char *
+store_join(const char *pre, int64_t seq)
+{
+	const char *head = pre, *tail = pre + strlen(pre) + 1;
+	size_t hlen = strlen(head), tlen = strlen(tail);
+	char num[32], *out;
+	int nlen = snprintf(num, sizeof num, "\"seq\":%lld", (long long) seq);
+
+	if (hlen < 2 || tlen < 2 || nlen < 0 ||
+	    (out = malloc(hlen + tlen + (size_t) nlen + 2)) == NULL)
+		return NULL;
+	/* "{a,b" + "," | "{" */
+	memcpy(out, head, hlen - 1);
+	hlen--;
+	if (hlen > 1)
+		out[hlen++] = ',';
+	memcpy(out + hlen, num, (size_t) nlen);
+	hlen += (size_t) nlen;
+	/* "," + "c,d}" | "}" */
+	if (tlen > 2)
+		out[hlen++] = ',';
+	memcpy(out + hlen, tail + 1, tlen); /* with its NUL */
+	return out;
+}
+
 cs_err
 core_store_append(core_store *st, json_t *const *events, size_t count,
     int64_t *first_seq)
+{
+	return core_store_append_pre(st, events, NULL, count, first_seq);
+}
+
+cs_err
+core_store_append_pre(core_store *st, json_t *const *events,
+    char *const *pre, size_t count, int64_t *first_seq)
 {
 	char prev[STORE_HASH_LEN + 1], hash[STORE_HASH_LEN + 1];
 	char *canon = NULL;
@@ -594,7 +677,9 @@ core_store_append(core_store *st, json_t *const *events, size_t count,
 
 		seq++;
 		if (!store_set_seq(events[i], seq) ||
-		    (canon = cs_json_canon(events[i])) == NULL) {
+		    (canon = pre != NULL && pre[i] != NULL ?
+		    store_join(pre[i], seq) : cs_json_canon(events[i])) ==
+		    NULL) {
 			cs_log("audit store %s: append: out of memory",
 			    st->path);
 			goto fail;

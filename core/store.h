@@ -37,6 +37,19 @@ void core_store_close(core_store *st);
 cs_err core_store_append(core_store *st, json_t *const *events, size_t count,
     int64_t *first_seq);
 
+/* core_store_prerender renders the canonical JSON of an event that has no
+ * "seq" member yet, in two halves around the place where "seq" goes, so
+ * that another thread than the writer does the costly part: a NULL
+ * result (no memory, not an object, or "seq" already set) only means
+ * that the writer renders it itself. Free it with free(). */
+char *core_store_prerender(const json_t *event);
+
+/* core_store_append_pre is core_store_append with pre[i], when pre is not
+ * NULL and pre[i] is not NULL, the prerender of events[i] as it is now:
+ * the row text is then exactly what core_store_append would write. */
+cs_err core_store_append_pre(core_store *st, json_t *const *events,
+    char *const *pre, size_t count, int64_t *first_seq);
+
 /* core_store_last_seq returns the seq of the newest row (0 when empty). */
 int64_t core_store_last_seq(const core_store *st);
 

@@ -669,6 +669,81 @@ START_TEST(test_append_seq_and_hash)
 }
 END_TEST
 
+/* Rows written from prerenders are byte for byte the rows written
+ * without: events whose keys sort around "seq" in every way, nested
+ * "seq" members, escapes and "seq" text in values, numbers; a prerender of an event that has "seq" is refused. */
+START_TEST(test_append_prerendered)
+{
+	static const char *const extra[] = {
+		"{}",
+		"{\"se\":1, \"seq0\":2, \"sep\":3, \"ser\":4}",
+		"{\"args\":{\"seq\":7, \"z\":[{\"seq\":\"x\"}]}}",
+		"{\"s\":\"\\\"seq\\\":1,\", \"zz\":\"\u00e9\\\"}\"}",
+		"{\"se q\":1, \"seqa\":2, \"sequence\":[1], \"a\":0.1}",
+		"{\"\":true, \"~\":null, \"SEQ\":1}",
+	};
+	const size_t n = CS_ARRAY_LEN(extra);
+	json_t *plain[CS_ARRAY_LEN(extra)], *pre_ev[CS_ARRAY_LEN(extra)];
+	char *pre[CS_ARRAY_LEN(extra)];
+	core_store *st = store_create();
+	sqlite3 *db;
+	json_t *with_seq;
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *x = json_loads(extra[i], JSON_ALLOW_NUL, NULL);
+
+		ck_assert_msg(x != NULL, "fixture %zu", i);
+		plain[i] = ev_new(&fixture[i % 3], TS0 + (int64_t) i);
+		ck_assert_int_eq(json_object_update(plain[i], x), 0);
+		pre_ev[i] = json_deep_copy(plain[i]);
+		pre[i] = core_store_prerender(pre_ev[i]);
+		ck_assert_ptr_nonnull(pre[i]);
+		json_decref(x);
+	}
+	/* n plain rows, then the same n prerendered (one NULL among them:
+	 * rendered by the writer) */
+	ck_assert_cs_ok(core_store_append(st, plain, n, NULL));
+	free(pre[2]);
+	pre[2] = NULL;
+	ck_assert_cs_ok(core_store_append_pre(st, pre_ev, pre, n, NULL));
+	db = raw_open();
+	for (size_t i = 0; i < n; i++) {
+		char sql[160], a[4096], b[4096];
+
+		/* same text but for the seq */
+		ck_assert_int_eq(json_object_set_new(plain[i], "seq",
+		    json_integer((json_int_t) (n + i + 1))), 0);
+		{
+			char *canon = cs_json_canon(plain[i]);
+
+			snprintf(sql, sizeof sql,
+			    "SELECT event FROM audit WHERE seq = %zu", n + i + 1);
+			ck_assert(raw_text(db, sql, b, sizeof b));
+			ck_assert_str_eq(b, canon);
+			free(canon);
+		}
+		snprintf(sql, sizeof sql, "SELECT event FROM audit WHERE "
+		    "seq = %zu", i + 1);
+		ck_assert(raw_text(db, sql, a, sizeof a));
+		ck_assert_ptr_nonnull(strstr(a, "\"seq\":"));
+		free(pre[i]);
+		json_decref(plain[i]);
+		json_decref(pre_ev[i]);
+	}
+	sqlite3_close(db);
+	assert_verify_ok(st, (int64_t) (2 * n));
+
+	with_seq = ev_new(&fixture[0], TS0);
+	ck_assert_int_eq(json_object_set_new(with_seq, "seq",
+	    json_integer(1)), 0);
+	ck_assert_ptr_null(core_store_prerender(with_seq));
+	ck_assert_ptr_null(core_store_prerender(json_object_get(with_seq,
+	    "seq")));
+	json_decref(with_seq);
+	core_store_close(st);
+}
+END_TEST
+
 START_TEST(test_append_columns)
 {
 	core_store *st = store_create();
@@ -1272,6 +1347,7 @@ store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_append_seq_and_hash);
+	tcase_add_test(tc, test_append_prerendered);
 	tcase_add_test(tc, test_append_columns);
 	tcase_add_loop_test(tc, test_append_rejects, 0,
 	    (int) CS_ARRAY_LEN(bad_events));
