@@ -1173,7 +1173,8 @@ main(int argc, char **argv)
 			.contexts = d.cfg.control_contexts,
 			.recv_max = d.cfg.recv_max,
 			.ipc_mode = d.cfg.socket_mode,
-			.handle_tag = CONTROL_TAG, .cb = control_cb, .ud = &d,
+			.handle_tag = CONTROL_TAG, .peer_uid = true,
+			.cb = control_cb, .ud = &d,
 		};
 		cs_err rv = CS_ENOMEM;
 		const char *const urls[] = { agent_url, control_url,

@@ -43,7 +43,8 @@ teardown(void)
 	rmdir(dir);
 }
 
-/* Answer every request with "ok:" and the request. */
+/* Answer every request with "ok:" and the request; "uid" is answered
+ * with the peer uid the endpoint reported. */
 static void
 echo_cb(void *ud, uint64_t handle, const char *buf, size_t len,
     long long peer_uid)
@@ -52,23 +53,52 @@ echo_cb(void *ud, uint64_t handle, const char *buf, size_t len,
 	char out[256];
 	int n;
 
-	(void) peer_uid;
-	n = snprintf(out, sizeof out, "ok:%.*s", (int) len, buf);
+	if (len == 3 && memcmp(buf, "uid", 3) == 0)
+		n = snprintf(out, sizeof out, "%lld", peer_uid);
+	else
+		n = snprintf(out, sizeof out, "ok:%.*s", (int) len, buf);
 	tp_server_reply(*srv, handle, out, (size_t) n);
 }
 
 static tp_server *
-open_server(tp_server **slot)
+open_server_uid(tp_server **slot, bool peer_uid)
 {
 	tp_server_opts o = {
 		.url = url, .contexts = 4, .recv_max = 4096, .ipc_mode = 0600,
-		.cb = echo_cb, .ud = slot,
+		.peer_uid = peer_uid, .cb = echo_cb, .ud = slot,
 	};
 	char *cause = NULL;
 
 	ck_assert_int_eq(tp_server_open(&o, slot, &cause), CS_OK);
 	ck_assert_ptr_null(cause);
 	return *slot;
+}
+
+static tp_server *
+open_server(tp_server **slot)
+{
+	return open_server_uid(slot, false);
+}
+
+/* The peer uid the endpoint reports for one request. */
+static long long
+ask_uid(void)
+{
+	nng_socket s;
+	char ask[] = "uid", *buf = NULL, text[32];
+	size_t len = 0;
+
+	ck_assert_int_eq(nng_req0_open(&s), 0);
+	ck_assert_int_eq(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 2000), 0);
+	ck_assert_int_eq(nng_dial(s, url, NULL, 0), 0);
+	ck_assert_int_eq(nng_send(s, ask, 3, 0), 0);
+	ck_assert_int_eq(nng_recv(s, &buf, &len, NNG_FLAG_ALLOC), 0);
+	ck_assert_uint_lt(len, sizeof text);
+	memcpy(text, buf, len);
+	text[len] = '\0';
+	nng_free(buf, len);
+	nng_close(s);
+	return strtoll(text, NULL, 10);
 }
 
 /* One request on a fresh connection; true when "ok:ping" came back. */
@@ -125,6 +155,22 @@ START_TEST(test_check_healthy)
 	ck_assert_ptr_null(cause);
 	ck_assert(round_trip());
 	ck_assert_int_eq(tp_server_check(NULL, &cause), 0);
+	tp_server_close(srv);
+}
+END_TEST
+
+/* The ipc peer's uid is looked up only where it was asked for (the
+ * control endpoint names operators by it; agents are named by tokens). */
+START_TEST(test_peer_uid)
+{
+	tp_server *srv = NULL;
+
+	open_server_uid(&srv, true);
+	ck_assert_int_eq(ask_uid(), (long long) getuid());
+	tp_server_close(srv);
+	srv = NULL;
+	open_server_uid(&srv, false);
+	ck_assert_int_eq(ask_uid(), -1);
 	tp_server_close(srv);
 }
 END_TEST
@@ -236,6 +282,7 @@ tp_server_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_check_healthy);
 	tcase_add_test(tc, test_socket_file_removed);
+	tcase_add_test(tc, test_peer_uid);
 	if (leak_checked())
 		puts("tp_server: the hang-up tests run in the plain build "
 		    "(nng 1.5.2 leaks the listener they break)");

@@ -61,6 +61,7 @@ struct tp_server {
 	uint64_t tag;
 	tp_server_recv_cb cb;
 	void *ud;
+	bool peer_uid;
 	volatile int closing;
 	struct tp_listen lis;
 };
@@ -111,7 +112,7 @@ slot_cb(void *arg)
 	handle = srv->tag | ((uint64_t) slot->index << 32) | slot->gen;
 	pthread_mutex_unlock(&slot->mtx);
 	srv->cb(srv->ud, handle, nng_msg_body(msg), nng_msg_len(msg),
-	    slot_peer_uid(msg));
+	    srv->peer_uid ? slot_peer_uid(msg) : -1);
 	nng_msg_free(msg);
 }
 
@@ -331,6 +332,7 @@ tp_server_open(const tp_server_opts *o, tp_server **out, char **cause)
 	srv->tag = o->handle_tag;
 	srv->cb = o->cb;
 	srv->ud = o->ud;
+	srv->peer_uid = o->peer_uid;
 	if ((rv = nng_rep0_open(&srv->sock)) != 0)
 		goto fail;
 	if ((rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,

@@ -12,7 +12,8 @@ typedef struct tp_server tp_server;
 
 /* Called on an nng thread for every request. handle identifies the slot
  * and must be answered exactly once with tp_server_reply. buf is valid
- * only during the call. peer_uid is the ipc peer's uid, or -1. */
+ * only during the call. peer_uid is the ipc peer's uid, or -1 (also when
+ * the endpoint was opened without peer_uid). */
 typedef void (*tp_server_recv_cb)(void *ud, uint64_t handle, const char *buf,
     size_t len, long long peer_uid);
 
@@ -23,6 +24,8 @@ typedef struct tp_server_opts {
 	size_t recv_max;     /* frames larger than this are dropped by nng */
 	int ipc_mode;        /* file mode of an ipc socket, e.g. 0600 */
 	uint64_t handle_tag; /* or'ed into every handle (bit 63 free) */
+	bool peer_uid;       /* look up each frame's ipc peer uid (one more
+	                      * system call per frame) */
 	tp_server_recv_cb cb;
 	void *ud;
 } tp_server_opts;
