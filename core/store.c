@@ -564,66 +564,80 @@ store_key_cmp(const char *a, size_t alen, const char *b, size_t blen)
 char *
 core_store_prerender(const json_t *event)
 {
-	json_t *half[2] = { json_object(), json_object() };
-	char *text[2] = { NULL, NULL }, *out = NULL;
-	size_t len[2];
+	json_t *ev = (json_t *) event; /* the iterators take no const */
+	size_t before = 0, commas = 0, len, split;
+	char *text, *out;
+	bool in_str = false;
+	int depth = 0;
 
-	if (!json_is_object(event) || json_object_get(event, "seq") != NULL ||
-	    half[0] == NULL || half[1] == NULL)
-		goto done;
-	/* the members before "seq" and those after it */
-	for (void *it = json_object_iter((json_t *) event); it != NULL;
-	    it = json_object_iter_next((json_t *) event, it)) {
-		const char *key = json_object_iter_key(it);
-		size_t klen = json_object_iter_key_len(it);
-		int h = store_key_cmp(key, klen, "seq", 3) > 0;
+	if (!json_is_object(ev) || json_object_get(ev, "seq") != NULL)
+		return NULL;
+	/* how many members come before "seq" */
+	for (void *it = json_object_iter(ev); it != NULL;
+	    it = json_object_iter_next(ev, it))
+		if (store_key_cmp(json_object_iter_key(it),
+		    json_object_iter_key_len(it), "seq", 3) < 0)
+			before++;
+	if ((text = cs_json_canon(ev)) == NULL)
+		return NULL;
+	/* split after "{", at the comma that ends the last of them, or
+	 * before the final "}" */
+	len = strlen(text);
+	split = before == 0 ? 1 : len - 1;
+	for (size_t i = 0; before > 0 && i < len; i++) {
+		char c = text[i];
 
-		if (json_object_setn(half[h], key, klen,
-		    json_object_iter_value(it)) != 0)
-			goto done;
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		} else if (c == ',' && depth == 1 && ++commas == before) {
+			split = i;
+			break;
+		}
 	}
-	for (int h = 0; h < 2; h++) {
-		if ((text[h] = cs_json_canon(half[h])) == NULL)
-			goto done;
-		len[h] = strlen(text[h]);
+	/* head NUL tail, joined by store_join */
+	if ((out = malloc(len + 2)) != NULL) {
+		memcpy(out, text, split);
+		out[split] = '\0';
+		memcpy(out + split + 1, text + split, len - split + 1);
 	}
-	/* "{...}" NUL "{...}": joined by store_join */
-	if ((out = malloc(len[0] + len[1] + 2)) != NULL) {
-		memcpy(out, text[0], len[0] + 1);
-		memcpy(out + len[0] + 1, text[1], len[1] + 1);
-	}
-done:
-	json_decref(half[0]);
-	json_decref(half[1]);
-	free(text[0]);
-	free(text[1]);
+	free(text);
 	return out;
 }
 
 /* The canonical JSON of an event from its prerender and its seq: the
- * members before "seq", "seq" itself, then the members after it. */
+ * members before "seq", "seq" itself, then the members after it. The
+ * tail starts with the comma after the head's last member, or with "}",
+ * or (no member before "seq") with the first member. */
 static char *
 store_join(const char *pre, int64_t seq)
 {
 	const char *head = pre, *tail = pre + strlen(pre) + 1;
 	size_t hlen = strlen(head), tlen = strlen(tail);
-	char num[32], *out;
+	char num[32], *out, *p;
 	int nlen = snprintf(num, sizeof num, "\"seq\":%lld", (long long) seq);
 
-	if (hlen < 2 || tlen < 2 || nlen < 0 ||
-	    (out = malloc(hlen + tlen + (size_t) nlen + 2)) == NULL)
+	if (hlen < 1 || tlen < 1 || nlen < 0 ||
+	    (out = malloc(hlen + tlen + (size_t) nlen + 3)) == NULL)
 		return NULL;
-	/* "{a,b" + "," | "{" */
-	memcpy(out, head, hlen - 1);
-	hlen--;
+	p = out;
+	memcpy(p, head, hlen);
+	p += hlen;
 	if (hlen > 1)
-		out[hlen++] = ',';
-	memcpy(out + hlen, num, (size_t) nlen);
-	hlen += (size_t) nlen;
-	/* "," + "c,d}" | "}" */
-	if (tlen > 2)
-		out[hlen++] = ',';
-	memcpy(out + hlen, tail + 1, tlen); /* with its NUL */
+		*p++ = ',';
+	memcpy(p, num, (size_t) nlen);
+	p += nlen;
+	if (tail[0] != ',' && tail[0] != '}')
+		*p++ = ',';
+	memcpy(p, tail, tlen + 1);
 	return out;
 }
 
