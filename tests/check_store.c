@@ -708,24 +708,21 @@ START_TEST(test_append_prerendered)
 	ck_assert_cs_ok(core_store_append_pre(st, pre_ev, pre, n, NULL));
 	db = raw_open();
 	for (size_t i = 0; i < n; i++) {
-		char sql[160], a[4096], b[4096];
+		/* row i + 1 written plain, row n + i + 1 from the prerender:
+		 * each is the canonical JSON of the event with its seq */
+		for (size_t k = 0; k < 2; k++) {
+			size_t seq = k * n + i + 1;
+			char sql[160], row[4096], *canon;
 
-		/* same text but for the seq */
-		ck_assert_int_eq(json_object_set_new(plain[i], "seq",
-		    json_integer((json_int_t) (n + i + 1))), 0);
-		{
-			char *canon = cs_json_canon(plain[i]);
-
+			ck_assert_int_eq(json_object_set_new(plain[i], "seq",
+			    json_integer((json_int_t) seq)), 0);
+			canon = cs_json_canon(plain[i]);
 			snprintf(sql, sizeof sql,
-			    "SELECT event FROM audit WHERE seq = %zu", n + i + 1);
-			ck_assert(raw_text(db, sql, b, sizeof b));
-			ck_assert_str_eq(b, canon);
+			    "SELECT event FROM audit WHERE seq = %zu", seq);
+			ck_assert(raw_text(db, sql, row, sizeof row));
+			ck_assert_str_eq(row, canon);
 			free(canon);
 		}
-		snprintf(sql, sizeof sql, "SELECT event FROM audit WHERE "
-		    "seq = %zu", i + 1);
-		ck_assert(raw_text(db, sql, a, sizeof a));
-		ck_assert_ptr_nonnull(strstr(a, "\"seq\":"));
 		free(pre[i]);
 		json_decref(plain[i]);
 		json_decref(pre_ev[i]);
