@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,6 +154,8 @@ struct bench {
 	uint64_t pending;     /* approvals to leave waiting */
 	long daemon_pid;
 	long rss_start_kib;   /* daemon VmRSS when the measured phase began */
+	double cpu_start_us;  /* the daemon's CPU time then (-1: unknown) */
+	double self_start_us; /* this process's */
 	int rules;            /* --eval: generated policy size, 0: the file */
 	long nonce;           /* makes session and call ids unique per run */
 
@@ -332,6 +335,41 @@ status_kib(long pid, const char *key)
 	}
 	fclose(f);
 	return kib;
+}
+
+/* CPU time (user + system) a process has used, in µs, or -1. */
+static double
+proc_cpu_us(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime, stime;
+	long tick = sysconf(_SC_CLK_TCK);
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if (tick <= 0 || (f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* fields 14 and 15, after the command name in parentheses */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %*c %*d %*d "
+	    "%*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+		return -1;
+	return (double) (utime + stime) * 1e6 / (double) tick;
+}
+
+/* CPU time this process has used, in µs. */
+static double
+self_cpu_us(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return -1;
+	return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	    (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 /* Parse a non-negative integer option or exit. */
@@ -1110,6 +1148,19 @@ report_load(struct bench *b, long long rows_before)
 	if (rss >= 0)
 		printf(" rss_start_kib=%ld rss_peak_kib=%ld", b->rss_start_kib,
 		    rss);
+	/* CPU per answered call: the daemon's, and this process's (the load
+	 * generator; with --echo also the echo server) */
+	if (replies > 0) {
+		double d = b->daemon_pid > 0 ? proc_cpu_us(b->daemon_pid) : -1;
+		double me = self_cpu_us();
+
+		if (d >= 0 && b->cpu_start_us >= 0)
+			printf(" daemon_cpu_us=%.1f",
+			    (d - b->cpu_start_us) / (double) replies);
+		if (me >= 0 && b->self_start_us >= 0)
+			printf(" self_cpu_us=%.1f",
+			    (me - b->self_start_us) / (double) replies);
+	}
 	printf("\n");
 	fflush(stdout);
 	samples_fini(&all);
@@ -1157,6 +1208,8 @@ run_load(struct bench *b)
 	}
 	if (b->daemon_pid > 0)
 		b->rss_start_kib = status_kib(b->daemon_pid, "VmRSS:");
+	b->cpu_start_us = b->daemon_pid > 0 ? proc_cpu_us(b->daemon_pid) : -1;
+	b->self_start_us = self_cpu_us();
 	run_phase(b, PHASE_MEASURE, b->duration_s);
 	status = report_load(b, rows_before);
 done:

@@ -260,6 +260,10 @@ table() {
 		    "$(lat "echo-ipc-$c") (nng echo)" \
 		    "p50 $(diff_us "$(get "cs-ipc-$c" p50_us)" "$(get "echo-ipc-$c" p50_us)")" \
 		    "$([ "$c" = 1 ] && echo 'p50 ≤ echo + 100 µs, p99 < 1000 µs' || echo '')" ""
+		row "ipc, $a: CPU µs per call: daemon / load generator" \
+		    "$(get "cs-ipc-$c" daemon_cpu_us) / $(get "cs-ipc-$c" self_cpu_us)" \
+		    "$(get "echo-ipc-$c" self_cpu_us) (nng echo: load generator and echo server)" \
+		    "" "" ""
 		if [ "$c" = 1 ]; then
 			floor=$(awk -v a="$(get echo-ipc-1 p50_us)" -v b="$(get engine-1 commit_us_p50)" \
 			    'BEGIN { if (a == "-" || b == "-") print "-"; else print a + b }')

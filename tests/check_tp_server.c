@@ -14,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <check.h>
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
@@ -257,6 +259,44 @@ START_TEST(test_pub_hangups)
 }
 END_TEST
 
+/* Publish until told to stop. */
+static volatile int publishing;
+
+static void *
+publish_main(void *arg)
+{
+	tp_pub *pub = arg;
+
+	while (publishing)
+		tp_pub_send(pub, "pending", "{\"request\":\"r-1\"}", 17);
+	return NULL;
+}
+
+/* Probing the PUB listener while it publishes to a subscriber: an nng
+ * SUB probe could block in nng_close for good (nng 1.5.2), which stopped
+ * the guard and the daemon's shutdown; a check must always return. */
+START_TEST(test_pub_check_while_publishing)
+{
+	tp_pub *pub = NULL;
+	char *cause = NULL;
+	nng_socket sub;
+	pthread_t t;
+
+	ck_assert_int_eq(tp_pub_open(url, 0600, &pub, &cause), CS_OK);
+	ck_assert_int_eq(nng_sub0_open(&sub), 0);
+	ck_assert_int_eq(nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
+	ck_assert_int_eq(nng_dial(sub, url, NULL, 0), 0);
+	publishing = 1;
+	ck_assert_int_eq(pthread_create(&t, NULL, publish_main, pub), 0);
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(tp_pub_check(pub, &cause), 0);
+	publishing = 0;
+	pthread_join(t, NULL);
+	nng_close(sub);
+	tp_pub_close(pub);
+}
+END_TEST
+
 /* Under ASan or valgrind (make valgrind sets CS_LEAK_CHECK): nng 1.5.2
  * never frees a listener once hang-ups broke it, so the tests that break
  * one on purpose run in the plain build only; the hostile harness drives
@@ -283,6 +323,7 @@ tp_server_suite(void)
 	tcase_add_test(tc, test_check_healthy);
 	tcase_add_test(tc, test_socket_file_removed);
 	tcase_add_test(tc, test_peer_uid);
+	tcase_add_test(tc, test_pub_check_while_publishing);
 	if (leak_checked())
 		puts("tp_server: the hang-up tests run in the plain build "
 		    "(nng 1.5.2 leaks the listener they break)");

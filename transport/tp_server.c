@@ -5,19 +5,26 @@
 #include "tp_server.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/protocol/pubsub0/pub.h>
-#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
 /* How long a probe waits for its connection to reach the socket. */
 #define PROBE_WAIT_MS 2000
+
+/* SP protocol number of SUB (nng 1.5's sub.h names none). */
+#define PROTO_SUB0 0x21
 
 /* ---- listeners that keep accepting --------------------------------------
  * nng 1.5.2 (Debian 12) stops accepting on a listener for good when a peer
@@ -28,7 +35,10 @@
  * probed: tp_listen_check dials it with a socket of the peer protocol and
  * waits for that connection to reach the socket. A listener that no
  * longer hands connections over is replaced; its pipes close with it, and
- * their peers see the connection reset before any answer. */
+ * their peers see the connection reset before any answer. The probe is a
+ * plain socket that sends the SP header, not an nng socket: nng 1.5.2's
+ * nng_close of a SUB socket can block for good while the PUB it dialled
+ * is publishing, which stopped the guard and the daemon's shutdown. */
 struct tp_listen {
 	nng_socket sock;
 	nng_listener l;
@@ -36,7 +46,7 @@ struct tp_listen {
 	char *url;                  /* as configured */
 	char *probe_url;            /* where the probe dials; NULL: no probe */
 	int ipc_mode;
-	int (*peer_open)(nng_socket *);
+	uint16_t peer_proto;        /* SP protocol number a probe speaks */
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
 	uint64_t added;             /* connections the socket took */
@@ -226,17 +236,16 @@ tp_listen_init(struct tp_listen *g)
 	pthread_condattr_destroy(&ca);
 }
 
-/* Listen on url with sock; peer_open opens a socket of the peer protocol
- * for probes. */
+/* Listen on url with sock; probes speak the peer protocol peer_proto. */
 static int
 tp_listen_open(struct tp_listen *g, nng_socket sock, const char *url,
-    int ipc_mode, int (*peer_open)(nng_socket *))
+    int ipc_mode, uint16_t peer_proto)
 {
 	int rv;
 
 	g->sock = sock;
 	g->ipc_mode = ipc_mode;
-	g->peer_open = peer_open;
+	g->peer_proto = peer_proto;
 	if ((g->url = strdup(url)) == NULL)
 		return NNG_ENOMEM;
 	if ((rv = nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, pipe_added,
@@ -247,45 +256,88 @@ tp_listen_open(struct tp_listen *g, nng_socket sock, const char *url,
 	return 0;
 }
 
-/* Whether a new connection reaches the socket: false when the probe was
- * dialled but its connection was never handed over, or it could not
- * connect at all (the socket file is gone, say). */
+/* Connect a plain socket to the probe URL (ipc:// path or tcp://
+ * numeric host and port); -1 when it cannot. */
+static int
+probe_connect(const char *url)
+{
+	struct timeval tv = { 1, 0 };
+	int fd = -1;
+
+	if (strncmp(url, "ipc://", 6) == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (strlen(url + 6) >= sizeof sa.sun_path)
+			return -1;
+		strcpy(sa.sun_path, url + 6);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+		    connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0) {
+			close(fd);
+			fd = -1;
+		}
+	} else {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+			.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+		struct addrinfo *ai = NULL;
+		nng_url *u;
+
+		if (nng_url_parse(&u, url) != 0)
+			return -1;
+		if (getaddrinfo(u->u_hostname, u->u_port, &hints, &ai) == 0 &&
+		    (fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol)) >= 0 &&
+		    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+			close(fd);
+			fd = -1;
+		}
+		if (ai != NULL)
+			freeaddrinfo(ai);
+		nng_url_free(u);
+	}
+	if (fd >= 0)
+		(void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+/* Whether a new connection reaches the socket: false when the probe
+ * connected and sent its SP header but the connection was never handed
+ * over, or it could not connect at all (the socket file is gone, say). */
 static bool
 probe(struct tp_listen *g)
 {
-	nng_socket s;
-	nng_dialer dl;
+	const unsigned char head[8] = { 0, 'S', 'P', 0,
+		(unsigned char) (g->peer_proto >> 8),
+		(unsigned char) (g->peer_proto & 0xff), 0, 0 };
 	uint64_t before;
 	struct timespec until;
-	bool reached = true;
+	bool reached;
+	int fd;
 
-	if (g->peer_open(&s) != 0)
-		return true; /* cannot tell: assume well */
 	pthread_mutex_lock(&g->mtx);
 	before = g->added;
 	pthread_mutex_unlock(&g->mtx);
-	if (nng_dialer_create(&dl, s, g->probe_url) == 0 &&
-	    nng_dialer_start(dl, 0) == 0) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += PROBE_WAIT_MS / 1000;
-		until.tv_nsec += (PROBE_WAIT_MS % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_mutex_lock(&g->mtx);
-		while (g->added == before &&
-		    pthread_cond_timedwait(&g->cond, &g->mtx, &until) !=
-		    ETIMEDOUT)
-			;
-		reached = g->added != before;
-		pthread_mutex_unlock(&g->mtx);
-	} else {
-		reached = false;
+	if ((fd = probe_connect(g->probe_url)) < 0)
+		return false;
+	if (write(fd, head, sizeof head) != (ssize_t) sizeof head) {
+		close(fd);
+		return false;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += PROBE_WAIT_MS / 1000;
+	until.tv_nsec += (PROBE_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&g->mtx);
+	while (g->added == before &&
+	    pthread_cond_timedwait(&g->cond, &g->mtx, &until) != ETIMEDOUT)
+		;
+	reached = g->added != before;
+	pthread_mutex_unlock(&g->mtx);
 	/* closed only once the socket took the connection (or never
 	 * will): a hang-up during the handshake is what breaks listeners */
-	nng_close(s);
+	close(fd);
 	return reached;
 }
 
@@ -355,7 +407,7 @@ tp_server_open(const tp_server_opts *o, tp_server **out, char **cause)
 			goto fail;
 	}
 	if ((rv = tp_listen_open(&srv->lis, srv->sock, o->url, o->ipc_mode,
-	    nng_req0_open)) != 0)
+	    NNG_REQ0_SELF)) != 0)
 		goto fail;
 	for (int i = 0; i < srv->slot_count; i++)
 		nng_ctx_recv(srv->slots[i].ctx, srv->slots[i].aio);
@@ -413,7 +465,7 @@ tp_pub_open(const char *url, int ipc_mode, tp_pub **out, char **cause)
 		return CS_ETRANSPORT;
 	}
 	if ((rv = tp_listen_open(&pub->lis, pub->sock, url, ipc_mode,
-	    nng_sub0_open)) != 0) {
+	    PROTO_SUB0)) != 0) {
 		cs_set_cause(cause, "%s: %s", url, nng_strerror(rv));
 		nng_close(pub->sock);
 		tp_listen_fini(&pub->lis);
