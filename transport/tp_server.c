@@ -20,8 +20,11 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
-/* How long a probe waits for its connection to reach the socket. */
+/* How long a probe waits for its connection to reach the socket; a
+ * probe still waiting then is kept open over PROBE_ROUNDS more checks
+ * before the listener is called broken. */
 #define PROBE_WAIT_MS 2000
+#define PROBE_ROUNDS 4
 
 /* SP protocol number of SUB (nng 1.5's sub.h names none). */
 #define PROTO_SUB0 0x21
@@ -38,7 +41,11 @@
  * their peers see the connection reset before any answer. The probe is a
  * plain socket that sends the SP header, not an nng socket: nng 1.5.2's
  * nng_close of a SUB socket can block for good while the PUB it dialled
- * is publishing, which stopped the guard and the daemon's shutdown. */
+ * is publishing, which stopped the guard and the daemon's shutdown. A
+ * probe is never closed while its handshake may still be under way (that
+ * would break the listener it tests): on a daemon too busy to finish it in
+ * PROBE_WAIT_MS, it stays open until the connection reaches the socket
+ * (the listener was only slow) or PROBE_ROUNDS more checks have passed. */
 struct tp_listen {
 	nng_socket sock;
 	nng_listener l;
@@ -47,6 +54,9 @@ struct tp_listen {
 	char *probe_url;            /* where the probe dials; NULL: no probe */
 	int ipc_mode;
 	uint16_t peer_proto;        /* SP protocol number a probe speaks */
+	int probe_fd;               /* a probe still waiting, or -1 */
+	uint64_t probe_before;      /* connections taken before it */
+	int probe_rounds;           /* checks it has waited through */
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
 	uint64_t added;             /* connections the socket took */
@@ -229,6 +239,7 @@ tp_listen_init(struct tp_listen *g)
 {
 	pthread_condattr_t ca;
 
+	g->probe_fd = -1;
 	pthread_mutex_init(&g->mtx, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -299,28 +310,37 @@ probe_connect(const char *url)
 	return fd;
 }
 
-/* Whether a new connection reaches the socket: false when the probe
- * connected and sent its SP header but the connection was never handed
- * over, or it could not connect at all (the socket file is gone, say). */
-static bool
+/* Connections the socket has taken so far. */
+static uint64_t
+added_count(struct tp_listen *g)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&g->mtx);
+	n = g->added;
+	pthread_mutex_unlock(&g->mtx);
+	return n;
+}
+
+/* 1: a new connection reached the socket; 0: the probe connected and sent
+ * its SP header but is still waiting (kept in g->probe_fd); -1: it could
+ * not connect at all (the socket file is gone, say). */
+static int
 probe(struct tp_listen *g)
 {
 	const unsigned char head[8] = { 0, 'S', 'P', 0,
 		(unsigned char) (g->peer_proto >> 8),
 		(unsigned char) (g->peer_proto & 0xff), 0, 0 };
-	uint64_t before;
+	uint64_t before = added_count(g);
 	struct timespec until;
 	bool reached;
 	int fd;
 
-	pthread_mutex_lock(&g->mtx);
-	before = g->added;
-	pthread_mutex_unlock(&g->mtx);
 	if ((fd = probe_connect(g->probe_url)) < 0)
-		return false;
+		return -1;
 	if (write(fd, head, sizeof head) != (ssize_t) sizeof head) {
 		close(fd);
-		return false;
+		return -1;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += PROBE_WAIT_MS / 1000;
@@ -335,21 +355,40 @@ probe(struct tp_listen *g)
 		;
 	reached = g->added != before;
 	pthread_mutex_unlock(&g->mtx);
-	/* closed only once the socket took the connection (or never
-	 * will): a hang-up during the handshake is what breaks listeners */
+	if (!reached) {
+		g->probe_fd = fd;
+		g->probe_before = before;
+		g->probe_rounds = 0;
+		return 0;
+	}
 	close(fd);
-	return reached;
+	return 1;
 }
 
-/* 0: the listener hands connections over (or is not probed); 1: it did
- * not and was replaced; -1: it could not be replaced (*cause says why). */
+/* 0: the listener hands connections over (or is not probed, or a probe
+ * is still waiting); 1: it did not and was replaced; -1: it could not be
+ * replaced (*cause says why). */
 static int
 tp_listen_check(struct tp_listen *g, char **cause)
 {
 	int rv;
 
-	if (g->probe_url == NULL || (g->have_l && probe(g)))
+	if (g->probe_url == NULL)
 		return 0;
+	if (g->probe_fd >= 0) {
+		/* any connection taken since (the probe's or another's) says
+		 * the listener works */
+		if (added_count(g) == g->probe_before &&
+		    ++g->probe_rounds <= PROBE_ROUNDS)
+			return 0;
+		rv = added_count(g) != g->probe_before;
+		close(g->probe_fd);
+		g->probe_fd = -1;
+		if (rv)
+			return 0;
+	} else if (g->have_l && probe(g) >= 0) {
+		return 0;
+	}
 	if (g->have_l)
 		nng_listener_close(g->l);
 	g->have_l = false;
@@ -366,6 +405,8 @@ tp_listen_check(struct tp_listen *g, char **cause)
 static void
 tp_listen_fini(struct tp_listen *g)
 {
+	if (g->probe_fd >= 0)
+		close(g->probe_fd);
 	free(g->url);
 	free(g->probe_url);
 	pthread_cond_destroy(&g->cond);
