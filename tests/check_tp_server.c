@@ -301,7 +301,9 @@ END_TEST
  * never frees a listener once hang-ups broke it, so the tests that break
  * one on purpose run in the plain build only; the hostile harness drives
  * the ASan daemon through the same hang-ups with nng's own leaks
- * suppressed. */
+ * suppressed. The publishing test too: nng frees the closed pipes, and
+ * the events queued on them, on its reaper thread after the test's
+ * process has gone. */
 static bool
 leak_checked(void)
 {
@@ -323,13 +325,14 @@ tp_server_suite(void)
 	tcase_add_test(tc, test_check_healthy);
 	tcase_add_test(tc, test_socket_file_removed);
 	tcase_add_test(tc, test_peer_uid);
-	tcase_add_test(tc, test_pub_check_while_publishing);
 	if (leak_checked())
-		puts("tp_server: the hang-up tests run in the plain build "
-		    "(nng 1.5.2 leaks the listener they break)");
+		puts("tp_server: the hang-up and publishing tests run in the "
+		    "plain build (nng 1.5.2 frees what they leave behind late "
+		    "or never)");
 	else {
 		tcase_add_test(tc, test_hangups_during_handshake);
 		tcase_add_test(tc, test_pub_hangups);
+		tcase_add_test(tc, test_pub_check_while_publishing);
 	}
 	suite_add_tcase(s, tc);
 	return s;

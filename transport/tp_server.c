@@ -21,10 +21,11 @@
 #include <nng/protocol/reqrep0/req.h>
 
 /* How long a probe waits for its connection to reach the socket; a
- * probe still waiting then is kept open over PROBE_ROUNDS more checks
- * before the listener is called broken. */
+ * probe still waiting then is kept open, and checked again by later
+ * checks, until PROBE_GRACE_MS more have passed before the listener is
+ * called broken. */
 #define PROBE_WAIT_MS 2000
-#define PROBE_ROUNDS 4
+#define PROBE_GRACE_MS 3000
 
 /* SP protocol number of SUB (nng 1.5's sub.h names none). */
 #define PROTO_SUB0 0x21
@@ -45,7 +46,7 @@
  * probe is never closed while its handshake may still be under way (that
  * would break the listener it tests): on a daemon too busy to finish it in
  * PROBE_WAIT_MS, it stays open until the connection reaches the socket
- * (the listener was only slow) or PROBE_ROUNDS more checks have passed. */
+ * (the listener was only slow) or PROBE_GRACE_MS more have passed. */
 struct tp_listen {
 	nng_socket sock;
 	nng_listener l;
@@ -56,7 +57,7 @@ struct tp_listen {
 	uint16_t peer_proto;        /* SP protocol number a probe speaks */
 	int probe_fd;               /* a probe still waiting, or -1 */
 	uint64_t probe_before;      /* connections taken before it */
-	int probe_rounds;           /* checks it has waited through */
+	int64_t probe_until_ms;     /* CLOCK_MONOTONIC: when it gives up */
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
 	uint64_t added;             /* connections the socket took */
@@ -358,7 +359,8 @@ probe(struct tp_listen *g)
 	if (!reached) {
 		g->probe_fd = fd;
 		g->probe_before = before;
-		g->probe_rounds = 0;
+		g->probe_until_ms = (int64_t) until.tv_sec * 1000 +
+		    until.tv_nsec / 1000000 + PROBE_GRACE_MS;
 		return 0;
 	}
 	close(fd);
@@ -378,8 +380,12 @@ tp_listen_check(struct tp_listen *g, char **cause)
 	if (g->probe_fd >= 0) {
 		/* any connection taken since (the probe's or another's) says
 		 * the listener works */
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (added_count(g) == g->probe_before &&
-		    ++g->probe_rounds <= PROBE_ROUNDS)
+		    (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000 <
+		    g->probe_until_ms)
 			return 0;
 		rv = added_count(g) != g->probe_before;
 		close(g->probe_fd);
