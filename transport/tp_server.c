@@ -268,12 +268,27 @@ tp_listen_open(struct tp_listen *g, nng_socket sock, const char *url,
 	return 0;
 }
 
+/* A socket that gives up on connect and write after a second (a listener
+ * whose backlog is full would block a plain connect), or -1. */
+static int
+probe_socket(int family, int type, int protocol)
+{
+	struct timeval tv = { 1, 0 };
+	int fd = socket(family, type | SOCK_CLOEXEC, protocol);
+
+	if (fd >= 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* Connect a plain socket to the probe URL (ipc:// path or tcp://
  * numeric host and port); -1 when it cannot. */
 static int
 probe_connect(const char *url)
 {
-	struct timeval tv = { 1, 0 };
 	int fd = -1;
 
 	if (strncmp(url, "ipc://", 6) == 0) {
@@ -282,7 +297,7 @@ probe_connect(const char *url)
 		if (strlen(url + 6) >= sizeof sa.sun_path)
 			return -1;
 		strcpy(sa.sun_path, url + 6);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+		if ((fd = probe_socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 &&
 		    connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0) {
 			close(fd);
 			fd = -1;
@@ -296,7 +311,7 @@ probe_connect(const char *url)
 		if (nng_url_parse(&u, url) != 0)
 			return -1;
 		if (getaddrinfo(u->u_hostname, u->u_port, &hints, &ai) == 0 &&
-		    (fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    (fd = probe_socket(ai->ai_family, ai->ai_socktype,
 		    ai->ai_protocol)) >= 0 &&
 		    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 			close(fd);
@@ -306,8 +321,6 @@ probe_connect(const char *url)
 			freeaddrinfo(ai);
 		nng_url_free(u);
 	}
-	if (fd >= 0)
-		(void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	return fd;
 }
 
