@@ -285,7 +285,9 @@ probe_socket(int family, int type, int protocol)
 }
 
 /* Connect a plain socket to the probe URL (ipc:// path or tcp://
- * numeric host and port); -1 when it cannot. */
+ * numeric host and port); -1 when nothing listens there (or the URL is
+ * unusable), -2 when the connect timed out: a backlog that is full for a
+ * second means a busy listener, not a broken one. */
 static int
 probe_connect(const char *url)
 {
@@ -300,7 +302,8 @@ probe_connect(const char *url)
 		if ((fd = probe_socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 &&
 		    connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0) {
 			close(fd);
-			fd = -1;
+			fd = errno == EAGAIN || errno == EINPROGRESS ||
+			    errno == ETIMEDOUT || errno == EINTR ? -2 : -1;
 		}
 	} else {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
@@ -315,7 +318,8 @@ probe_connect(const char *url)
 		    ai->ai_protocol)) >= 0 &&
 		    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 			close(fd);
-			fd = -1;
+			fd = errno == EAGAIN || errno == EINPROGRESS ||
+			    errno == ETIMEDOUT || errno == EINTR ? -2 : -1;
 		}
 		if (ai != NULL)
 			freeaddrinfo(ai);
@@ -337,8 +341,9 @@ added_count(struct tp_listen *g)
 }
 
 /* 1: a new connection reached the socket; 0: the probe connected and sent
- * its SP header but is still waiting (kept in g->probe_fd); -1: it could
- * not connect at all (the socket file is gone, say). */
+ * its SP header but is still waiting (kept in g->probe_fd), or could not
+ * connect within a second (a busy listener); -1: nothing listens there
+ * (the socket file is gone, say). */
 static int
 probe(struct tp_listen *g)
 {
@@ -351,7 +356,7 @@ probe(struct tp_listen *g)
 	int fd;
 
 	if ((fd = probe_connect(g->probe_url)) < 0)
-		return -1;
+		return fd == -2 ? 0 : -1;
 	if (write(fd, head, sizeof head) != (ssize_t) sizeof head) {
 		close(fd);
 		return -1;
