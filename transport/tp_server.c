@@ -377,8 +377,7 @@ probe(struct tp_listen *g)
 	if (!reached) {
 		g->probe_fd = fd;
 		g->probe_before = before;
-		g->probe_until_ms = (int64_t) until.tv_sec * 1000 +
-		    until.tv_nsec / 1000000 + PROBE_GRACE_MS;
+		g->probe_until_ms = cs_mono_ms() + PROBE_GRACE_MS;
 		return 0;
 	}
 	close(fd);
@@ -398,17 +397,13 @@ tp_listen_check(struct tp_listen *g, char **cause)
 	if (g->probe_fd >= 0) {
 		/* any connection taken since (the probe's or another's) says
 		 * the listener works */
-		struct timespec now;
+		bool took = added_count(g) != g->probe_before;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (added_count(g) == g->probe_before &&
-		    (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000 <
-		    g->probe_until_ms)
+		if (!took && cs_mono_ms() < g->probe_until_ms)
 			return 0;
-		rv = added_count(g) != g->probe_before;
 		close(g->probe_fd);
 		g->probe_fd = -1;
-		if (rv)
+		if (took)
 			return 0;
 	} else if (g->have_l && probe(g) >= 0) {
 		return 0;
