@@ -1,11 +1,14 @@
 /* daemon.c: countersignd: wires the engine to the transport, runs the
- * audit writer (group commit, reply after commit) and the deadline timer.
+ * audit commit (group commit on the writer thread, or at once on the
+ * deciding thread for a call that comes alone; reply after commit) and
+ * the deadline timer.
  * SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +71,7 @@ struct daemon {
 	char *policy_path;
 	core_cfg cfg;
 	core_engine *eng;
-	core_store *store;      /* writer's handle */
+	core_store *store;      /* the commit's handle (see committing) */
 	core_store *ckpt;       /* the timer's handle, for WAL checkpoints */
 	core_store *reader;     /* status lookups, under the engine's lock */
 	char *db_path;
@@ -86,12 +89,19 @@ struct daemon {
 	                        * connection close: fail closed) */
 	bool writer_started, timer_started;
 	bool writer_idle;      /* the writer waits on q_cond */
+	bool committing;       /* a thread holds the commit: it alone uses
+	                        * store, retry, audit_down and head_* */
+	bool writer_waits;     /* the writer waits for that thread */
+	atomic_int deciding;   /* agent and operator frames being decided */
+	int company;           /* how often (of 256, averaged) a commit had
+	                        * company: more than one job, or jobs queued
+	                        * while it ran */
 	bool audit_down;
-	struct job *retry;      /* writer only: rows of answers already sent,
-	                         * written once the store takes rows again */
+	struct job *retry;      /* rows of answers already sent, written once
+	                         * the store takes rows again */
 	int64_t head_seq;       /* seq recorded in DIR/audit.head */
 	int64_t head_mono_ms;   /* when it was written */
-	uint64_t commits, rows; /* writer only: group commit figures */
+	uint64_t commits, rows; /* group commit figures (see committing) */
 	uint64_t commit_us;
 
 	pthread_t writer, timer, guard;
@@ -105,21 +115,29 @@ struct daemon {
 
 static void send_reply(struct daemon *d, const core_reply *r);
 static void deliver_chain(struct daemon *d, struct chain *c);
+static size_t commit_batch(struct daemon *d, struct job *batch);
+static void commit_done(struct daemon *d, size_t jobs);
 
-/* Queue effects for the writer (takes fx's contents). */
+/* Queue effects for the writer (takes fx's contents); counted: the
+ * caller counted itself in d->deciding. */
 static void
-enqueue(struct daemon *d, core_fx *fx, bool front)
+enqueue(struct daemon *d, core_fx *fx, bool counted)
 {
 	struct job *j;
 	size_t n;
+	bool alone;
 
 	if (core_fx_empty(fx)) {
 		core_fx_fini(fx);
+		if (counted)
+			atomic_fetch_sub(&d->deciding, 1);
 		return;
 	}
 	if ((j = calloc(1, sizeof *j)) == NULL) {
 		cs_log("error: out of memory queueing a decision");
 		core_fx_fini(fx);
+		if (counted)
+			atomic_fetch_sub(&d->deciding, 1);
 		return;
 	}
 	j->fx = *fx;
@@ -134,6 +152,12 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 			    json_array_get(j->fx.events, i));
 	}
 	pthread_mutex_lock(&d->q_mtx);
+	/* calls come one at a time (no other is being decided, and recent
+	 * commits had no company), so none would join this batch */
+	alone = atomic_load(&d->deciding) <= (counted ? 1 : 0) &&
+	    d->company < 32;
+	if (counted)
+		atomic_fetch_sub(&d->deciding, 1);
 	if (d->writer_done) {
 		/* too late to audit anything: answer with an error, decide
 		 * nothing */
@@ -151,21 +175,30 @@ enqueue(struct daemon *d, core_fx *fx, bool front)
 		job_free(j);
 		return;
 	}
-	if (front) {
-		j->next = d->q_head;
+	if (d->q_tail != NULL)
+		d->q_tail->next = j;
+	else
 		d->q_head = j;
-		if (d->q_tail == NULL)
-			d->q_tail = j;
-	} else {
-		if (d->q_tail != NULL)
-			d->q_tail->next = j;
-		else
-			d->q_head = j;
-		d->q_tail = j;
-	}
-	if (d->writer_idle)
-		pthread_cond_signal(&d->q_cond); /* else it takes this batch
-						  * after its commit */
+	d->q_tail = j;
+	if (alone && d->writer_idle && !d->committing && !d->stopping) {
+		/* nothing else to commit, nothing being decided: commit at
+		 * once on this thread rather than wake the writer, whose
+		 * wake-up would be most of this call's wait beyond the
+		 * disk's; what comes meanwhile is handed to the writer */
+		struct job *batch = d->q_head;
+		size_t jobs;
+
+		d->q_head = d->q_tail = NULL;
+		d->committing = true;
+		pthread_mutex_unlock(&d->q_mtx);
+		jobs = commit_batch(d, batch);
+		pthread_mutex_lock(&d->q_mtx);
+		commit_done(d, jobs);
+		if (d->q_head != NULL || d->stopping || d->writer_waits)
+			pthread_cond_signal(&d->q_cond);
+	} else if (d->writer_idle && !d->committing) {
+		pthread_cond_signal(&d->q_cond);
+	} /* else the thread that commits takes or hands on this job */
 	pthread_mutex_unlock(&d->q_mtx);
 }
 
@@ -480,8 +513,143 @@ settle(struct daemon *d, core_fx *fx, struct chain *out)
 	chain_add_fx(d, out, fx, rv == CS_OK && n > 0);
 }
 
-/* Writer thread: take everything queued, commit it in one transaction,
- * then answer. Nothing is answered before its audit row is durable. */
+/* Commit a batch of jobs (and the rows owed) in one transaction, then
+ * answer. Nothing is answered before its audit row is durable. Runs on
+ * the thread that holds the commit (d->committing): the writer, or the
+ * thread that queued into an idle writer (see enqueue). */
+static size_t
+commit_batch(struct daemon *d, struct job *batch)
+{
+	size_t jobs = 0;
+	struct job *j, *next;
+	struct chain out = { NULL, NULL };
+	json_t **events = NULL;
+	char **pre = NULL;
+	size_t count = 0, cap = 0;
+	cs_err rv = CS_OK;
+
+	if (d->retry != NULL) {
+		struct job *tail = d->retry;
+
+		while (tail->next != NULL)
+			tail = tail->next;
+		tail->next = batch;
+		batch = d->retry;
+		d->retry = NULL;
+	}
+	for (j = batch; j != NULL && rv == CS_OK; j = j->next) {
+		size_t n = json_array_size(j->fx.events);
+
+		if (count + n > cap) {
+			json_t **e = realloc(events,
+			    (count + n) * 2 * sizeof *events);
+			char **p = e == NULL ? NULL : realloc(pre,
+			    (count + n) * 2 * sizeof *pre);
+
+			if (e != NULL)
+				events = e;
+			if (p == NULL) {
+				rv = CS_ENOMEM;
+				break;
+			}
+			pre = p;
+			cap = (count + n) * 2;
+		}
+		for (size_t i = 0; i < n; i++) {
+			pre[count] = i < j->pre_count ? j->pre[i] : NULL;
+			events[count++] = json_array_get(j->fx.events, i);
+		}
+	}
+	if (rv == CS_OK && count > 0) {
+		int64_t t0 = cs_mono_us();
+
+		rv = core_store_append_pre(d->store, events, pre, count, NULL);
+		d->commits++;
+		d->rows += count;
+		d->commit_us += (uint64_t) (cs_mono_us() - t0);
+	}
+	if (rv == CS_OK && count > 0)
+		cs_crash_point("after_commit");
+	free(events);
+	free(pre);
+
+	if (rv == CS_OK && count > 0 && d->audit_down) {
+		d->audit_down = false;
+		cs_log("audit store writable again");
+		chain_add_health(d, &out, true);
+	}
+	if (rv != CS_OK && !d->audit_down) {
+		d->audit_down = true;
+		cs_log("error: audit store unavailable (%s): denying every call "
+		    "until it recovers", cs_strerror(rv));
+		chain_add_health(d, &out, false);
+	}
+	for (j = batch; j != NULL; j = next) {
+		next = j->next;
+		jobs++;
+		if (rv == CS_OK) {
+			core_engine_committed(d->eng, &j->fx);
+		} else if (!j->fx.fallback) {
+			/* every answer in a failed batch fails closed, also
+			 * one with no row of its own (a status read of a
+			 * decision that was never written) */
+			core_fx follow;
+
+			core_fx_init(&follow);
+			core_engine_audit_failed(d->eng, &j->fx, cs_now_ms(),
+			    &follow);
+			settle(d, &follow, &out);
+		}
+		if (rv != CS_OK && j->fx.fallback)
+			owe(d, &j->fx); /* answers go now, rows later */
+		if (rv != CS_OK) {
+			/* no row was written: name none */
+			for (size_t i = 0; i < j->fx.reply_count; i++) {
+				j->fx.replies[i].event = NULL;
+				json_object_del(j->fx.replies[i].msg,
+				    "audit_seq");
+			}
+		}
+		j->log = rv == CS_OK && json_array_size(j->fx.events) > 0;
+		chain_add(&out, j);
+	}
+	deliver_chain(d, &out);
+	if (rv == CS_OK && cs_mono_ms() - d->head_mono_ms >= 200) {
+		write_head(d); /* after the answers: it waits on the disk */
+		d->head_mono_ms = cs_mono_ms();
+	}
+	return jobs;
+}
+
+/* Release the commit (under q_mtx) after a batch of jobs, noting whether
+ * it had company. */
+static void
+commit_done(struct daemon *d, size_t jobs)
+{
+	bool company = jobs > 1 || d->q_head != NULL;
+
+	d->committing = false;
+	d->company += ((company ? 256 : 0) - d->company) / 8;
+}
+
+/* A deadline 200 ms from now, for pthread_cond_timedwait. */
+static struct timespec
+in_200ms(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 200 * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	return until;
+}
+
+/* Writer thread: whenever jobs are queued and no other thread holds the
+ * commit, take them all and commit them as one batch; while idle, retry
+ * owed rows and record the chain head. */
 static void *
 writer_main(void *arg)
 {
@@ -490,46 +658,42 @@ writer_main(void *arg)
 	(void) prctl(PR_SET_NAME, "cs-writer");
 	for (;;) {
 		struct job *batch, *j, *next;
-		struct chain out = { NULL, NULL };
-		json_t **events = NULL;
-		char **pre = NULL;
-		size_t count = 0, cap = 0;
-		cs_err rv = CS_OK;
+		size_t jobs;
+		bool done;
 
 		pthread_mutex_lock(&d->q_mtx);
-		while (d->q_head == NULL && !d->stopping) {
+		for (;;) {
 			struct timespec until;
 
+			if (d->committing) {
+				/* another thread commits: it signals when done */
+				d->writer_waits = true;
+				pthread_cond_wait(&d->q_cond, &d->q_mtx);
+				d->writer_waits = false;
+				continue;
+			}
+			if (d->q_head != NULL || d->stopping)
+				break;
+			until = in_200ms();
+			d->writer_idle = true;
 			if (d->retry != NULL) {
 				/* try the owed rows again shortly */
-				clock_gettime(CLOCK_REALTIME, &until);
-				until.tv_nsec += 200 * 1000000L;
-				if (until.tv_nsec >= 1000000000L) {
-					until.tv_sec++;
-					until.tv_nsec -= 1000000000L;
-				}
-				d->writer_idle = true;
 				(void) pthread_cond_timedwait(&d->q_cond,
 				    &d->q_mtx, &until);
 				d->writer_idle = false;
+				if (d->committing || d->retry == NULL)
+					continue; /* another thread took them */
 				break;
 			}
-
-			d->writer_idle = true;
 			if (core_store_last_seq(d->store) == d->head_seq) {
 				pthread_cond_wait(&d->q_cond, &d->q_mtx);
 				d->writer_idle = false;
 				continue;
 			}
 			/* idle with an unrecorded head: record it soon */
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += 200 * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
 			if (pthread_cond_timedwait(&d->q_cond, &d->q_mtx,
-			    &until) != 0 && d->q_head == NULL) {
+			    &until) != 0 && d->q_head == NULL &&
+			    !d->committing) {
 				d->writer_idle = false;
 				pthread_mutex_unlock(&d->q_mtx);
 				write_head(d);
@@ -540,19 +704,13 @@ writer_main(void *arg)
 		}
 		batch = d->q_head;
 		d->q_head = d->q_tail = NULL;
-		if (batch == NULL && (d->retry == NULL || d->stopping))
+		done = batch == NULL && d->stopping;
+		if (done)
 			d->writer_done = true; /* stopping and drained */
+		else
+			d->committing = true;
 		pthread_mutex_unlock(&d->q_mtx);
-		if (d->retry != NULL && !(batch == NULL && d->stopping)) {
-			struct job *tail = d->retry;
-
-			while (tail->next != NULL)
-				tail = tail->next;
-			tail->next = batch;
-			batch = d->retry;
-			d->retry = NULL;
-		}
-		if (batch == NULL) {
+		if (done) {
 			for (j = d->retry; j != NULL; j = next) {
 				next = j->next;
 				cs_log("error: %zu audit row(s) of answers already "
@@ -562,89 +720,10 @@ writer_main(void *arg)
 			}
 			break;
 		}
-
-		for (j = batch; j != NULL && rv == CS_OK; j = j->next) {
-			size_t n = json_array_size(j->fx.events);
-
-			if (count + n > cap) {
-				json_t **e = realloc(events,
-				    (count + n) * 2 * sizeof *events);
-				char **p = e == NULL ? NULL : realloc(pre,
-				    (count + n) * 2 * sizeof *pre);
-
-				if (e != NULL)
-					events = e;
-				if (p == NULL) {
-					rv = CS_ENOMEM;
-					break;
-				}
-				pre = p;
-				cap = (count + n) * 2;
-			}
-			for (size_t i = 0; i < n; i++) {
-				pre[count] = i < j->pre_count ? j->pre[i] :
-				    NULL;
-				events[count++] = json_array_get(j->fx.events, i);
-			}
-		}
-		if (rv == CS_OK && count > 0) {
-			int64_t t0 = cs_mono_us();
-
-			rv = core_store_append_pre(d->store, events, pre, count,
-			    NULL);
-			d->commits++;
-			d->rows += count;
-			d->commit_us += (uint64_t) (cs_mono_us() - t0);
-		}
-		if (rv == CS_OK && count > 0)
-			cs_crash_point("after_commit");
-		if (rv == CS_OK && cs_mono_ms() - d->head_mono_ms >= 200) {
-			write_head(d);
-			d->head_mono_ms = cs_mono_ms();
-		}
-		free(events);
-		free(pre);
-
-		if (rv == CS_OK && count > 0 && d->audit_down) {
-			d->audit_down = false;
-			cs_log("audit store writable again");
-			chain_add_health(d, &out, true);
-		}
-		if (rv != CS_OK && !d->audit_down) {
-			d->audit_down = true;
-			cs_log("error: audit store unavailable (%s): denying "
-			    "every call until it recovers", cs_strerror(rv));
-			chain_add_health(d, &out, false);
-		}
-		for (j = batch; j != NULL; j = next) {
-			next = j->next;
-			if (rv == CS_OK) {
-				core_engine_committed(d->eng, &j->fx);
-			} else if (!j->fx.fallback) {
-				/* every answer in a failed batch fails closed,
-				 * also one with no row of its own (a status
-				 * read of a decision that was never written) */
-				core_fx follow;
-
-				core_fx_init(&follow);
-				core_engine_audit_failed(d->eng, &j->fx,
-				    cs_now_ms(), &follow);
-				settle(d, &follow, &out);
-			}
-			if (rv != CS_OK && j->fx.fallback)
-				owe(d, &j->fx); /* answers go now, rows later */
-			if (rv != CS_OK) {
-				/* no row was written: name none */
-				for (size_t i = 0; i < j->fx.reply_count; i++) {
-					j->fx.replies[i].event = NULL;
-					json_object_del(j->fx.replies[i].msg,
-					    "audit_seq");
-				}
-			}
-			j->log = rv == CS_OK && json_array_size(j->fx.events) > 0;
-			chain_add(&out, j);
-		}
-		deliver_chain(d, &out);
+		jobs = commit_batch(d, batch);
+		pthread_mutex_lock(&d->q_mtx);
+		commit_done(d, jobs);
+		pthread_mutex_unlock(&d->q_mtx);
 	}
 	return NULL;
 }
@@ -660,10 +739,11 @@ agent_cb(void *ud, uint64_t handle, const char *buf, size_t len,
 	core_fx fx;
 
 	(void) peer_uid;
+	atomic_fetch_add(&d->deciding, 1);
 	core_fx_init(&fx);
 	core_engine_agent_msg(d->eng, buf, len, handle, cs_now_ms(),
 	    cs_mono_ms(), &fx);
-	enqueue(d, &fx, false);
+	enqueue(d, &fx, true);
 }
 
 /* Start the notifier that pages operators through webhooks. */
@@ -729,10 +809,11 @@ control_cb(void *ud, uint64_t handle, const char *buf, size_t len,
 	core_fx fx;
 
 	uid_name(peer_uid, name, sizeof name);
+	atomic_fetch_add(&d->deciding, 1);
 	core_fx_init(&fx);
 	core_engine_control_msg(d->eng, name, buf, len, handle, cs_now_ms(),
 	    cs_mono_ms(), &fx);
-	enqueue(d, &fx, false);
+	enqueue(d, &fx, true);
 }
 
 /* Timer thread: apply deadlines. */
@@ -1037,6 +1118,7 @@ main(int argc, char **argv)
 	struct passwd *pw;
 
 	memset(&d, 0, sizeof d);
+	atomic_init(&d.deciding, 0);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc)
 			home_arg = argv[++i];
