@@ -26,3 +26,9 @@ bench: $(BINDIR)/countersignd $(BINDIR)/countersignctl $(BENCH_BIN) \
 .PHONY: bench-profile
 bench-profile: $(BINDIR)/countersignd $(BENCH_BIN)
 	@BIN=$(BINDIR) bench/profile.sh
+
+# What each stage of the decision path costs: a scratch build that can
+# skip a stage (bench/ablate.patch), stage by stage, interleaved.
+.PHONY: bench-ablate
+bench-ablate:
+	@bench/ablate.sh
