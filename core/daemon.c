@@ -119,7 +119,8 @@ static size_t commit_batch(struct daemon *d, struct job *batch);
 static void commit_done(struct daemon *d, size_t jobs);
 
 /* Queue effects for the writer (takes fx's contents); counted: the
- * caller counted itself in d->deciding. */
+ * caller decided an agent or operator frame and counted itself in
+ * d->deciding. */
 static void
 enqueue(struct daemon *d, core_fx *fx, bool counted)
 {
@@ -152,10 +153,11 @@ enqueue(struct daemon *d, core_fx *fx, bool counted)
 			    json_array_get(j->fx.events, i));
 	}
 	pthread_mutex_lock(&d->q_mtx);
-	/* calls come one at a time (no other is being decided, and recent
-	 * commits had no company), so none would join this batch */
-	alone = atomic_load(&d->deciding) <= (counted ? 1 : 0) &&
-	    d->company < 32;
+	/* a frame, and calls come one at a time (no other is being decided,
+	 * and recent commits had no company), so none would join this
+	 * batch; the timer never commits itself, so that a store that makes
+	 * a commit wait does not hold up deadlines */
+	alone = counted && atomic_load(&d->deciding) <= 1 && d->company < 32;
 	if (counted)
 		atomic_fetch_sub(&d->deciding, 1);
 	if (d->writer_done) {
