@@ -36,9 +36,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# the scratch build: tracked sources only, then the patch
-(cd "$root" && git ls-files -z | xargs -0 tar -cf - 2>/dev/null) |
-    (mkdir -p "$work/src" && tar -xf - -C "$work/src") || exit 1
+# the scratch build: the sources (tracked ones in a git checkout), then
+# the patch
+mkdir -p "$work/src"
+if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	(cd "$root" && git ls-files -z | xargs -0 tar -cf -)
+else
+	tar -C "$root" --exclude=./build --exclude=./bin -cf - .
+fi | tar -xf - -C "$work/src" || exit 1
 (cd "$work/src" && patch -s -p1 <"$here/ablate.patch") ||
     { echo "ablate: bench/ablate.patch no longer applies" >&2; exit 1; }
 make -s -C "$work/src" bin/countersignd bin/countersign-bench \
