@@ -115,8 +115,7 @@ struct daemon {
 
 static void send_reply(struct daemon *d, const core_reply *r);
 static void deliver_chain(struct daemon *d, struct chain *c);
-static size_t commit_batch(struct daemon *d, struct job *batch);
-static void commit_done(struct daemon *d, size_t jobs);
+static void commit_queued(struct daemon *d);
 
 /* Queue effects for the writer (takes fx's contents); counted: the
  * caller decided an agent or operator frame and counted itself in
@@ -187,15 +186,7 @@ enqueue(struct daemon *d, core_fx *fx, bool counted)
 		 * once on this thread rather than wake the writer, whose
 		 * wake-up would be most of this call's wait beyond the
 		 * disk's; what comes meanwhile is handed to the writer */
-		struct job *batch = d->q_head;
-		size_t jobs;
-
-		d->q_head = d->q_tail = NULL;
-		d->committing = true;
-		pthread_mutex_unlock(&d->q_mtx);
-		jobs = commit_batch(d, batch);
-		pthread_mutex_lock(&d->q_mtx);
-		commit_done(d, jobs);
+		commit_queued(d);
 		if (d->q_head != NULL || d->stopping || d->writer_waits)
 			pthread_cond_signal(&d->q_cond);
 	} else if (d->writer_idle && !d->committing) {
@@ -623,13 +614,23 @@ commit_batch(struct daemon *d, struct job *batch)
 	return jobs;
 }
 
-/* Release the commit (under q_mtx) after a batch of jobs, noting whether
- * it had company. */
+/* Take everything queued (and the rows owed) and commit it: called with
+ * q_mtx held and no commit under way; the lock is released during the
+ * commit and held again on return. Notes whether the commit had company:
+ * more than one job, or jobs queued while it ran. */
 static void
-commit_done(struct daemon *d, size_t jobs)
+commit_queued(struct daemon *d)
 {
-	bool company = jobs > 1 || d->q_head != NULL;
+	struct job *batch = d->q_head;
+	size_t jobs;
+	bool company;
 
+	d->q_head = d->q_tail = NULL;
+	d->committing = true;
+	pthread_mutex_unlock(&d->q_mtx);
+	jobs = commit_batch(d, batch);
+	pthread_mutex_lock(&d->q_mtx);
+	company = jobs > 1 || d->q_head != NULL;
 	d->committing = false;
 	d->company += ((company ? 256 : 0) - d->company) / 8;
 }
@@ -659,9 +660,7 @@ writer_main(void *arg)
 
 	(void) prctl(PR_SET_NAME, "cs-writer");
 	for (;;) {
-		struct job *batch, *j, *next;
-		size_t jobs;
-		bool done;
+		struct job *j, *next;
 
 		pthread_mutex_lock(&d->q_mtx);
 		for (;;) {
@@ -704,15 +703,9 @@ writer_main(void *arg)
 			}
 			d->writer_idle = false;
 		}
-		batch = d->q_head;
-		d->q_head = d->q_tail = NULL;
-		done = batch == NULL && d->stopping;
-		if (done)
+		if (d->q_head == NULL && d->stopping) {
 			d->writer_done = true; /* stopping and drained */
-		else
-			d->committing = true;
-		pthread_mutex_unlock(&d->q_mtx);
-		if (done) {
+			pthread_mutex_unlock(&d->q_mtx);
 			for (j = d->retry; j != NULL; j = next) {
 				next = j->next;
 				cs_log("error: %zu audit row(s) of answers already "
@@ -722,9 +715,7 @@ writer_main(void *arg)
 			}
 			break;
 		}
-		jobs = commit_batch(d, batch);
-		pthread_mutex_lock(&d->q_mtx);
-		commit_done(d, jobs);
+		commit_queued(d);
 		pthread_mutex_unlock(&d->q_mtx);
 	}
 	return NULL;
