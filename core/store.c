@@ -18,6 +18,9 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_HASH_LEN 64
 
+/* Rows the session index may lag the chain head by (see store_index). */
+#define STORE_INDEX_LAG 1024
+
 /* The writer's own checkpoint threshold (see core_store_checkpoint). */
 #define STORE_WAL_FRAMES "1000"
 
@@ -49,6 +52,27 @@ static const char *const store_migrations[] = {
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	" BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
 	"PRAGMA user_version = 1;",
+	/* A session's rows, indexed in bulk rather than row by row: an
+	 * index on audit(session) made every commit write one page per
+	 * session in it, as sessions interleave. The writer adds the rows
+	 * up to audit_indexed.upto once STORE_INDEX_LAG have gathered (see
+	 * store_index); history reads the rows after upto by seq. */
+	"DROP INDEX audit_session;"
+	"CREATE TABLE audit_by_session ("
+	" session TEXT NOT NULL,"
+	" seq INTEGER NOT NULL,"
+	" PRIMARY KEY (session, seq)) WITHOUT ROWID;"
+	"CREATE TABLE audit_indexed (upto INTEGER NOT NULL);"
+	"INSERT INTO audit_by_session (session, seq)"
+	" SELECT session, seq FROM audit WHERE session IS NOT NULL;"
+	"INSERT INTO audit_indexed (upto) SELECT COALESCE(MAX(seq), 0) FROM audit;"
+	"CREATE TRIGGER audit_by_session_no_update BEFORE UPDATE ON"
+	" audit_by_session"
+	" BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
+	"CREATE TRIGGER audit_by_session_no_delete BEFORE DELETE ON"
+	" audit_by_session"
+	" BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
+	"PRAGMA user_version = 2;",
 };
 #define STORE_SCHEMA_VERSION ((int) CS_ARRAY_LEN(store_migrations))
 
@@ -91,6 +115,11 @@ static const char store_sql_find_decision[] =
     " ORDER BY seq LIMIT 1";
 static const char store_sql_head[] =
     "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+static const char store_sql_indexed[] = "SELECT upto FROM audit_indexed";
+static const char store_sql_index_add[] =
+    "INSERT INTO audit_by_session (session, seq)"
+    " SELECT session, seq FROM audit WHERE seq > ?1 AND session IS NOT NULL";
+static const char store_sql_index_mark[] = "UPDATE audit_indexed SET upto = ?1";
 
 /* Result columns of the walk statement. */
 enum {
@@ -124,6 +153,9 @@ struct core_store {
 	sqlite3_stmt *commit;           /* writer only */
 	sqlite3_stmt *rollback;         /* writer only */
 	sqlite3_stmt *insert;           /* writer only */
+	sqlite3_stmt *index_add;        /* writer only */
+	sqlite3_stmt *index_mark;       /* writer only */
+	int64_t indexed;                /* writer only: audit_indexed.upto */
 	sqlite3_stmt *walk;
 	sqlite3_stmt *open_requests;
 	sqlite3_stmt *find_decision;
@@ -381,6 +413,45 @@ store_load_head(core_store *st, char **cause)
 	return rv;
 }
 
+/* Load how far the session index reaches (writer only). */
+static cs_err
+store_load_indexed(core_store *st, char **cause)
+{
+	sqlite3_stmt *stmt = NULL;
+	cs_err rv;
+
+	if ((rv = store_prepare(st, store_sql_indexed, &stmt, cause)) !=
+	    CS_OK)
+		return rv;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		st->indexed = sqlite3_column_int64(stmt, 0);
+	else {
+		cs_set_cause(cause, "audit store %s: no session index mark: "
+		    "%s", st->path, sqlite3_errmsg(st->db));
+		rv = CS_EDB;
+	}
+	sqlite3_finalize(stmt);
+	return rv;
+}
+
+/* Inside the writer's transaction, once head is STORE_INDEX_LAG rows
+ * past the session index, add those rows to it in one go: the pages of
+ * the sessions in them are written once per STORE_INDEX_LAG rows, not
+ * once per commit. Returns the new mark, or -1 on an error. */
+static int64_t
+store_index(core_store *st, int64_t head)
+{
+	if (head - st->indexed < STORE_INDEX_LAG)
+		return st->indexed;
+	if (sqlite3_bind_int64(st->index_add, 1, st->indexed) != SQLITE_OK ||
+	    store_step_done(st, st->index_add, "session index") != CS_OK ||
+	    sqlite3_bind_int64(st->index_mark, 1, head) != SQLITE_OK ||
+	    store_step_done(st, st->index_mark, "session index mark") !=
+	    CS_OK)
+		return -1;
+	return head;
+}
+
 /* Prepare the statements a handle keeps for its lifetime. */
 static cs_err
 store_prepare_all(core_store *st, char **cause)
@@ -394,7 +465,11 @@ store_prepare_all(core_store *st, char **cause)
 	    (rv = store_prepare(st, "ROLLBACK", &st->rollback, cause)) !=
 	    CS_OK ||
 	    (rv = store_prepare(st, store_sql_insert, &st->insert, cause)) !=
-	    CS_OK))
+	    CS_OK ||
+	    (rv = store_prepare(st, store_sql_index_add, &st->index_add,
+	    cause)) != CS_OK ||
+	    (rv = store_prepare(st, store_sql_index_mark, &st->index_mark,
+	    cause)) != CS_OK))
 		return rv;
 	if ((rv = store_prepare(st, store_sql_walk, &st->walk, cause)) !=
 	    CS_OK ||
@@ -459,7 +534,8 @@ core_store_open(const char *path, int flags, core_store **out, char **cause)
 	} else if (store_setup_writer(st, cause) != CS_OK)
 		goto fail;
 	if (store_prepare_all(st, cause) != CS_OK ||
-	    store_load_head(st, cause) != CS_OK)
+	    store_load_head(st, cause) != CS_OK ||
+	    (!st->is_rdonly && store_load_indexed(st, cause) != CS_OK))
 		goto fail;
 	*out = st;
 	return CS_OK;
@@ -478,6 +554,8 @@ core_store_close(core_store *st)
 	sqlite3_finalize(st->commit);
 	sqlite3_finalize(st->rollback);
 	sqlite3_finalize(st->insert);
+	sqlite3_finalize(st->index_add);
+	sqlite3_finalize(st->index_mark);
 	sqlite3_finalize(st->walk);
 	sqlite3_finalize(st->open_requests);
 	sqlite3_finalize(st->find_decision);
@@ -654,7 +732,7 @@ core_store_append_pre(core_store *st, json_t *const *events,
 {
 	char prev[STORE_HASH_LEN + 1], hash[STORE_HASH_LEN + 1];
 	char *canon = NULL;
-	int64_t seq;
+	int64_t seq, indexed;
 
 	if (st == NULL || (events == NULL && count > 0))
 		return CS_EINVAL;
@@ -719,8 +797,10 @@ core_store_append_pre(core_store *st, json_t *const *events,
 		if (i == count / 2)
 			cs_crash_point("mid_group_commit");
 	}
-	if (store_step_done(st, st->commit, "COMMIT") != CS_OK)
+	if ((indexed = store_index(st, seq)) < 0 ||
+	    store_step_done(st, st->commit, "COMMIT") != CS_OK)
 		goto fail;
+	st->indexed = indexed;
 	st->last_seq = seq;
 	memcpy(st->last_hash, prev, sizeof st->last_hash);
 	if (first_seq != NULL)
@@ -905,6 +985,59 @@ out:
 	return ok;
 }
 
+/* The first row with a session the session index leaves out (up to its
+ * mark), and the first entry with no such row or past the mark. */
+static const char store_sql_verify_index[] =
+    "SELECT min(seq), 'has no session index entry' FROM audit AS a"
+    " WHERE session IS NOT NULL"
+    " AND seq <= (SELECT upto FROM audit_indexed)"
+    " AND NOT EXISTS (SELECT 1 FROM audit_by_session AS b"
+    "  WHERE b.session = a.session AND b.seq = a.seq)"
+    " UNION ALL"
+    " SELECT min(seq), 'has a session index entry for another row'"
+    " FROM audit_by_session AS b"
+    " WHERE seq > (SELECT upto FROM audit_indexed)"
+    " OR NOT EXISTS (SELECT 1 FROM audit AS a"
+    "  WHERE a.seq = b.seq AND a.session = b.session)";
+
+/* Check that the session index holds exactly the rows with a session up
+ * to its mark: history by session must not hide or invent a row. */
+static cs_err
+verify_index(core_store *st, core_store_verify_report *r, char **cause)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, store_sql_verify_index, -1, &s,
+	    NULL) != SQLITE_OK)
+		goto fail;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *what = (const char *) sqlite3_column_text(s, 1);
+		int64_t seq;
+
+		if (sqlite3_column_type(s, 0) == SQLITE_NULL)
+			continue;
+		seq = sqlite3_column_int64(s, 0);
+		if (r->bad_seq == 0 || seq < r->bad_seq) {
+			r->bad_seq = seq;
+			snprintf(r->problem, sizeof r->problem, "seq %lld: %s",
+			    (long long) seq, what != NULL ? what :
+			    "session index disagrees");
+		}
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(s);
+	return CS_OK;
+fail:
+	cs_log("audit store %s: verify: session index: %s", st->path,
+	    sqlite3_errmsg(st->db));
+	cs_set_cause(cause, "audit store %s: %s", st->path,
+	    sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	return CS_EDB;
+}
+
 cs_err
 core_store_verify(core_store *st, core_store_verify_report *report,
     char **cause)
@@ -946,6 +1079,8 @@ core_store_verify(core_store *st, core_store_verify_report *report,
 		    (long long) want_seq);
 	}
 	sqlite3_reset(st->walk);
+	if (rv == CS_OK && r.bad_seq == 0)
+		rv = verify_index(st, &r, cause);
 	if (rv == CS_OK)
 		*report = r;
 	return rv;
@@ -1076,6 +1211,13 @@ hist_sql(const core_store_filter *f, char *sql, size_t size)
 	hist_values(f, v);
 	fits = sql_append(sql, size, &used,
 	    "SELECT seq, hash, event FROM audit WHERE 1");
+	/* a session's rows: those in its index, and those past the index
+	 * mark, which are few (STORE_INDEX_LAG at most) */
+	if (f->session != NULL)
+		fits = fits && sql_append(sql, size, &used, " AND seq IN"
+		    " (SELECT seq FROM audit_by_session WHERE session = ?1"
+		    " UNION ALL SELECT seq FROM audit WHERE seq >"
+		    " (SELECT upto FROM audit_indexed) AND session = ?1)");
 	for (size_t i = 0; i < HIST_NEQ; i++)
 		if (v[i] != NULL)
 			fits = fits && sql_append(sql, size, &used,
@@ -1128,7 +1270,7 @@ core_store_history(core_store *st, const core_store_filter *filter,
 	static const core_store_filter no_filter = { 0 };
 	const core_store_filter *f = filter != NULL ? filter : &no_filter;
 	sqlite3_stmt *stmt = NULL;
-	char sql[512];
+	char sql[768];
 	cs_err rv;
 
 	if (st == NULL || cb == NULL)

@@ -63,7 +63,8 @@ typedef struct core_store_verify_report {
 /* core_store_verify walks every row in seq order and checks: seq is
  * 1, 2, 3, ... with no gap; prev_hash equals the previous row's hash
  * (64 zeros for the first); hash equals sha256(prev_hash || event); the
- * event JSON's seq and every indexed column agree with the event text.
+ * event JSON's seq and every indexed column agree with the event text;
+ * the session index holds exactly the rows with a session up to its mark.
  * Returns CS_OK with bad_seq == 0 when the chain is intact, CS_OK with
  * bad_seq set when it is not, and CS_EDB when the store cannot be read. */
 cs_err core_store_verify(core_store *st, core_store_verify_report *report,

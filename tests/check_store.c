@@ -369,7 +369,7 @@ START_TEST(test_open_wal_and_mode)
 	db = raw_open();
 	ck_assert(raw_text(db, "PRAGMA journal_mode", buf, sizeof buf));
 	ck_assert_str_eq(buf, "wal");
-	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 2);
 	sqlite3_close(db);
 
 	ck_assert_int_eq(stat(dbpath, &sb), 0);
@@ -1191,6 +1191,222 @@ START_TEST(test_history_stop_and_hash)
 }
 END_TEST
 
+/* ---- the session index ---- */
+
+/* Sessions of the index tests: row seq is in session s(seq % 6), or in
+ * none when seq % 6 == 5. */
+#define IDX_SESSIONS 5
+
+/* A growing list of seqs. */
+struct seqs {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static void
+seqs_add(struct seqs *s, int64_t seq)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = realloc(s->v, s->cap * sizeof *s->v);
+		ck_assert_ptr_nonnull(s->v);
+	}
+	s->v[s->n++] = seq;
+}
+
+static bool
+seqs_cb(void *ud, int64_t seq, const char *hash, json_t *event)
+{
+	(void) hash;
+	(void) event;
+	seqs_add(ud, seq);
+	return true;
+}
+
+/* Append rows up to seq last in batches of 7, sessions as above. */
+static void
+append_sessions(core_store *st, int64_t last)
+{
+	while (core_store_last_seq(st) < last) {
+		json_t *evs[7];
+		size_t n = 0;
+
+		for (; n < 7 && core_store_last_seq(st) + (int64_t) n < last;
+		    n++) {
+			int64_t seq = core_store_last_seq(st) + (int64_t) n + 1;
+			char session[8];
+
+			evs[n] = ev_simple(TS0 + seq);
+			snprintf(session, sizeof session, "s%d",
+			    (int) (seq % 6));
+			if (seq % 6 == 5)
+				json_object_del(evs[n], "session");
+			else
+				json_object_set_new(evs[n], "session",
+				    json_string(session));
+		}
+		ck_assert_cs_ok(core_store_append(st, evs, n, NULL));
+		for (size_t i = 0; i < n; i++)
+			json_decref(evs[i]);
+	}
+}
+
+/* History of each session, whole and in pages either side of the index
+ * mark, equals what the table holds, newest first. */
+static void
+assert_session_history(core_store *st, sqlite3 *db, int64_t mark)
+{
+	const int64_t befores[] = { 0, 1, 2, mark, mark + 1, mark + 2,
+		mark + 7 };
+
+	for (int k = 0; k < IDX_SESSIONS; k++) {
+		for (size_t b = 0; b < CS_ARRAY_LEN(befores); b++) {
+			core_store_filter f = { .before_seq = befores[b] };
+			struct seqs got = { 0 }, want = { 0 };
+			char session[8], sql[160];
+			sqlite3_stmt *q = NULL;
+
+			snprintf(session, sizeof session, "s%d", k);
+			f.session = session;
+			f.limit = b % 2 ? 5 : 0;
+			snprintf(sql, sizeof sql, "SELECT seq FROM audit WHERE "
+			    "session = '%s' AND (%lld = 0 OR seq < %lld) "
+			    "ORDER BY seq DESC LIMIT %d", session,
+			    (long long) f.before_seq,
+			    (long long) f.before_seq, f.limit ? 5 : -1);
+			ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &q,
+			    NULL), SQLITE_OK);
+			while (sqlite3_step(q) == SQLITE_ROW)
+				seqs_add(&want, sqlite3_column_int64(q, 0));
+			sqlite3_finalize(q);
+			ck_assert_cs_ok(core_store_history(st, &f, seqs_cb,
+			    &got));
+			ck_assert_msg(got.n == want.n, "%s before %lld: %zu "
+			    "rows, want %zu", session,
+			    (long long) f.before_seq, got.n, want.n);
+			for (size_t i = 0; i < got.n; i++)
+				ck_assert_int_eq(got.v[i], want.v[i]);
+			free(got.v);
+			free(want.v);
+		}
+	}
+}
+
+START_TEST(test_history_session_index)
+{
+	core_store *st = store_create();
+	core_store *r;
+	sqlite3 *db;
+	int64_t mark;
+	char *msg = NULL;
+
+	append_sessions(st, 2600);
+	db = raw_open();
+	/* the index lags the head by fewer than 1024 rows, and holds
+	 * exactly the rows with a session up to its mark */
+	mark = raw_int(db, "SELECT upto FROM audit_indexed");
+	ck_assert_int_ge(mark, 2048);
+	ck_assert_int_le(mark, 2600);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM audit_by_session"),
+	    raw_int(db, "SELECT count(*) FROM audit WHERE session IS NOT "
+	    "NULL AND seq <= (SELECT upto FROM audit_indexed)"));
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM audit_by_session "
+	    "AS b JOIN audit AS a ON a.seq = b.seq AND a.session = "
+	    "b.session"), raw_int(db, "SELECT count(*) FROM "
+	    "audit_by_session"));
+	assert_session_history(st, db, mark);
+	r = store_open_rdonly(dbpath);
+	assert_session_history(r, db, mark);
+	core_store_close(r);
+	/* its entries are insert-only like the rows */
+	ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM audit_by_session "
+	    "WHERE session = 's1'", NULL, NULL, &msg), SQLITE_CONSTRAINT);
+	ck_assert_str_eq(msg, "audit is insert-only");
+	sqlite3_free(msg);
+	sqlite3_close(db);
+	assert_verify_ok(st, 2600);
+	core_store_close(st);
+}
+END_TEST
+
+/* Session index tampering verify reports: SQL, seq, problem. */
+static const struct {
+	const char *sql;
+	int64_t bad_seq;
+	const char *problem;
+} index_tamper[] = {
+	{ "DELETE FROM audit_by_session WHERE seq = 700", 700,
+	    "seq 700: has no session index entry" },
+	{ "UPDATE audit_by_session SET session = 's9' WHERE seq = 702", 702,
+	    "seq 702: has no session index entry" },
+	{ "INSERT INTO audit_by_session VALUES ('s1', 2599)", 2599,
+	    "seq 2599: has a session index entry for another row" },
+	{ "INSERT INTO audit_by_session VALUES ('s9', 1500)", 1500,
+	    "seq 1500: has a session index entry for another row" },
+	{ "UPDATE audit_indexed SET upto = upto + 6", 2059,
+	    "seq 2059: has no session index entry" },
+	{ "UPDATE audit_indexed SET upto = 1000", 1002,
+	    "seq 1002: has a session index entry for another row" },
+};
+
+START_TEST(test_verify_session_index)
+{
+	core_store_verify_report r;
+	core_store *st = store_create();
+	sqlite3 *db;
+
+	append_sessions(st, 2600);
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "SELECT upto FROM audit_indexed"), 2058);
+	raw_exec(db, "DROP TRIGGER audit_by_session_no_update;"
+	    "DROP TRIGGER audit_by_session_no_delete");
+	raw_exec(db, index_tamper[_i].sql);
+	sqlite3_close(db);
+	ck_assert_cs_ok(core_store_verify(st, &r, NULL));
+	ck_assert_int_eq(r.rows, 2600);
+	ck_assert_int_eq(r.bad_seq, index_tamper[_i].bad_seq);
+	ck_assert_str_eq(r.problem, index_tamper[_i].problem);
+	core_store_close(st);
+}
+END_TEST
+
+START_TEST(test_open_migrates_v1)
+{
+	core_store *st = store_create();
+	core_store *r = NULL;
+	char *cause = NULL;
+	sqlite3 *db;
+
+	append_sessions(st, 1500);
+	core_store_close(st);
+	/* back to the first schema: an index on audit(session) */
+	db = raw_open();
+	raw_exec(db, "DROP TABLE audit_by_session; DROP TABLE audit_indexed;"
+	    "CREATE INDEX audit_session ON audit(session);"
+	    "PRAGMA user_version = 1");
+	sqlite3_close(db);
+	/* a reader waits for the daemon to migrate it */
+	ck_assert_int_eq(core_store_open(dbpath, CORE_STORE_RDONLY, &r,
+	    &cause), CS_EDB);
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	st = store_create();
+	db = raw_open();
+	ck_assert_int_eq(raw_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(raw_int(db, "SELECT upto FROM audit_indexed"), 1500);
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM audit_by_session"),
+	    raw_int(db, "SELECT count(*) FROM audit WHERE session IS NOT "
+	    "NULL"));
+	ck_assert_int_eq(raw_int(db, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name = 'audit_session'"), 0);
+	append_sessions(st, 1600);
+	assert_session_history(st, db, 1500);
+	sqlite3_close(db);
+	assert_verify_ok(st, 1600);
+	core_store_close(st);
+}
+END_TEST
+
 /* ---- core_store_open_requests ---- */
 
 START_TEST(test_open_requests)
@@ -1374,6 +1590,10 @@ store_suite(void)
 	tcase_add_loop_test(tc, test_history_filters, 0,
 	    (int) CS_ARRAY_LEN(history_cases));
 	tcase_add_test(tc, test_history_stop_and_hash);
+	tcase_add_test(tc, test_history_session_index);
+	tcase_add_test(tc, test_open_migrates_v1);
+	tcase_add_loop_test(tc, test_verify_session_index, 0,
+	    (int) CS_ARRAY_LEN(index_tamper));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("open_requests");
