@@ -1234,7 +1234,7 @@ append_sessions(core_store *st, int64_t last)
 		for (; n < 7 && core_store_last_seq(st) + (int64_t) n < last;
 		    n++) {
 			int64_t seq = core_store_last_seq(st) + (int64_t) n + 1;
-			char session[8];
+			char session[16];
 
 			evs[n] = ev_simple(TS0 + seq);
 			snprintf(session, sizeof session, "s%d",
@@ -1263,7 +1263,7 @@ assert_session_history(core_store *st, sqlite3 *db, int64_t mark)
 		for (size_t b = 0; b < CS_ARRAY_LEN(befores); b++) {
 			core_store_filter f = { .before_seq = befores[b] };
 			struct seqs got = { 0 }, want = { 0 };
-			char session[8], sql[160];
+			char session[16], sql[160];
 			sqlite3_stmt *q = NULL;
 
 			snprintf(session, sizeof session, "s%d", k);
