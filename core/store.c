@@ -117,7 +117,7 @@ static const char store_sql_head[] =
     "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 static const char store_sql_indexed[] = "SELECT upto FROM audit_indexed";
 static const char store_sql_index_add[] =
-    "INSERT INTO audit_by_session (session, seq)"
+    "INSERT OR IGNORE INTO audit_by_session (session, seq)"
     " SELECT session, seq FROM audit WHERE seq > ?1 AND session IS NOT NULL";
 static const char store_sql_index_mark[] = "UPDATE audit_indexed SET upto = ?1";
 
@@ -985,10 +985,14 @@ out:
 	return ok;
 }
 
-/* The first row with a session the session index leaves out (up to its
- * mark), and the first entry with no such row or past the mark. */
+/* A mark that is not one row, the first row with a session the session
+ * index leaves out (up to its mark), and the first entry with no such
+ * row or past the mark. */
 static const char store_sql_verify_index[] =
-    "SELECT min(seq), 'has no session index entry' FROM audit AS a"
+    "SELECT 1, 'session index mark (audit_indexed) is not one row'"
+    " WHERE (SELECT count(*) FROM audit_indexed) != 1"
+    " UNION ALL"
+    " SELECT min(seq), 'has no session index entry' FROM audit AS a"
     " WHERE session IS NOT NULL"
     " AND seq <= (SELECT upto FROM audit_indexed)"
     " AND NOT EXISTS (SELECT 1 FROM audit_by_session AS b"

@@ -1345,6 +1345,10 @@ static const struct {
 	    "seq 1500: has a session index entry for another row" },
 	{ "UPDATE audit_indexed SET upto = upto + 6", 2059,
 	    "seq 2059: has no session index entry" },
+	{ "DELETE FROM audit_indexed", 1,
+	    "seq 1: session index mark (audit_indexed) is not one row" },
+	{ "INSERT INTO audit_indexed VALUES (2058)", 1,
+	    "seq 1: session index mark (audit_indexed) is not one row" },
 	{ "UPDATE audit_indexed SET upto = 1000", 1002,
 	    "seq 1002: has a session index entry for another row" },
 };
@@ -1366,6 +1370,27 @@ START_TEST(test_verify_session_index)
 	ck_assert_int_eq(r.rows, 2600);
 	ck_assert_int_eq(r.bad_seq, index_tamper[_i].bad_seq);
 	ck_assert_str_eq(r.problem, index_tamper[_i].problem);
+	core_store_close(st);
+}
+END_TEST
+
+/* An entry already present (a copy restored over a live store, say) does
+ * not stop the writer: the bulk insert skips it. */
+START_TEST(test_index_entry_present)
+{
+	core_store *st = store_create();
+	sqlite3 *db;
+	int64_t mark;
+
+	append_sessions(st, 1000);
+	db = raw_open();
+	raw_exec(db, "INSERT INTO audit_by_session VALUES ('s1', 1003)");
+	append_sessions(st, 1100);
+	mark = raw_int(db, "SELECT upto FROM audit_indexed");
+	ck_assert_int_ge(mark, 1024);
+	assert_session_history(st, db, mark);
+	sqlite3_close(db);
+	assert_verify_ok(st, 1100);
 	core_store_close(st);
 }
 END_TEST
@@ -1592,6 +1617,7 @@ store_suite(void)
 	tcase_add_test(tc, test_history_stop_and_hash);
 	tcase_add_test(tc, test_history_session_index);
 	tcase_add_test(tc, test_open_migrates_v1);
+	tcase_add_test(tc, test_index_entry_present);
 	tcase_add_loop_test(tc, test_verify_session_index, 0,
 	    (int) CS_ARRAY_LEN(index_tamper));
 	suite_add_tcase(s, tc);
