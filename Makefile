@@ -58,6 +58,7 @@ endif
 TEST_SRC := $(wildcard tests/check_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 RAWSEND  := $(BUILD)/tests/cs_rawsend
+HANGUP   := $(BUILD)/tests/hostile/hostile_peer
 EXAMPLES := $(BUILD)/examples/agent
 
 .PHONY: all test check unit integration asan valgrind clean lint deps demo \
@@ -119,16 +120,17 @@ test:
 
 # Check suites, then integration tests against the real binaries (they
 # include the shipped policy's table tests).
-check: all $(TESTS) $(RAWSEND)
+check: all $(TESTS) $(RAWSEND) $(HANGUP)
 	@fail=0; for t in $(TESTS); do ./$$t || fail=1; done; \
-	  BIN=$(BINDIR) RAWSEND=$(RAWSEND) tests/integration/run.sh || fail=1; \
+	  BIN=$(BINDIR) RAWSEND=$(RAWSEND) HANGUP=$(HANGUP) \
+	    tests/integration/run.sh || fail=1; \
 	  exit $$fail
 
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do ./$$t || fail=1; done; exit $$fail
 
-integration: all $(RAWSEND)
-	BIN=$(BINDIR) RAWSEND=$(RAWSEND) tests/integration/run.sh
+integration: all $(RAWSEND) $(HANGUP)
+	BIN=$(BINDIR) RAWSEND=$(RAWSEND) HANGUP=$(HANGUP) tests/integration/run.sh
 
 asan:
 	@tests/deps.sh

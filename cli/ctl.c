@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 #include "countersign.h"
 #include "cs.h"
 #include "ctl.h"
@@ -99,17 +101,45 @@ ctl_connect(const char *endpoint)
 	return c;
 }
 
+/* Connections reset before the reply that one call tries past. */
+#define CTL_RESETS 2
+
+/* One request/reply on endpoint, on a connection of its own. A
+ * connection reset before the reply is tried again on a new one (twice
+ * at most): countersignd resets the connections of a listener it had to
+ * replace (nng 1.5 can stop handing connections over), and those never
+ * reached it. A request that did reach a daemon that then went away is
+ * safe to repeat too: calls are deduplicated by id, reads change
+ * nothing, and a repeated decision is answered "already decided" with
+ * the outcome. */
+static cs_err
+ctl_call(const char *endpoint, const json_t *req, int64_t timeout_ms,
+    json_t **reply, char **cause)
+{
+	for (int attempt = 0;; attempt++) {
+		cs_client *c = ctl_connect(endpoint);
+		cs_err rv = cs_client_call_json(c, req, timeout_ms, reply,
+		    cause);
+
+		cs_client_close(c);
+		if (rv != CS_ETRANSPORT || attempt >= CTL_RESETS ||
+		    *cause == NULL ||
+		    strstr(*cause, nng_strerror(NNG_ECONNRESET)) == NULL)
+			return rv;
+		free(*cause);
+		*cause = NULL;
+	}
+}
+
 /* One request/reply on the control endpoint; exits on transport errors.
  * Returns the reply (new reference). */
 static json_t *
 ctl_control(json_t *req, int64_t timeout_ms)
 {
-	cs_client *c = ctl_connect("control.ipc");
 	json_t *reply = NULL;
 	char *cause = NULL;
-	cs_err rv = cs_client_call_json(c, req, timeout_ms, &reply, &cause);
+	cs_err rv = ctl_call("control.ipc", req, timeout_ms, &reply, &cause);
 
-	cs_client_close(c);
 	json_decref(req);
 	if (rv != CS_OK) {
 		ctl_fail(EX_UNAVAILABLE_, "%s", cause != NULL ? cause :
@@ -178,13 +208,11 @@ decision_exit(const json_t *reply)
 static int
 agent_call(json_t *req, int64_t timeout_ms)
 {
-	cs_client *c = ctl_connect("agent.ipc");
 	json_t *reply = NULL;
 	char *cause = NULL;
-	cs_err rv = cs_client_call_json(c, req, timeout_ms, &reply, &cause);
+	cs_err rv = ctl_call("agent.ipc", req, timeout_ms, &reply, &cause);
 	int code;
 
-	cs_client_close(c);
 	json_decref(req);
 	if (rv != CS_OK) {
 		code = ctl_fail(EX_UNAVAILABLE_, "%s", cause != NULL ? cause :

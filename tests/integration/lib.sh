@@ -14,6 +14,8 @@ CTL=$BIN/countersignctl
 CSD=$BIN/countersignd
 RAWSEND=${RAWSEND:-build/tests/cs_rawsend}
 case $RAWSEND in /*) ;; *) RAWSEND=$ROOT/$RAWSEND ;; esac
+HANGUP=${HANGUP:-build/tests/hostile/hostile_peer}
+case $HANGUP in /*) ;; *) HANGUP=$ROOT/$HANGUP ;; esac
 POLICY=$ROOT/policies/default.json
 POLICY_CASES=$ROOT/policies/default.cases.json
 
