@@ -319,6 +319,9 @@ store_migrate(core_store *st, char **cause)
 	if ((rv = store_user_version(st, &version, cause)) != CS_OK ||
 	    (rv = store_check_version(st, version, cause)) != CS_OK)
 		goto fail;
+	if (version > 0 && version < STORE_SCHEMA_VERSION)
+		cs_log("audit store %s: migrating schema %d to %d", st->path,
+		    version, STORE_SCHEMA_VERSION);
 	for (int i = version; i < STORE_SCHEMA_VERSION; i++)
 		if ((rv = store_exec(st, store_migrations[i], cause)) != CS_OK)
 			goto fail;
