@@ -80,25 +80,39 @@ ctl_home(void)
 	return home;
 }
 
-/* Connect to one of the daemon's endpoints, or exit 69. */
-cs_client *
-ctl_connect(const char *endpoint)
+/* Connect to one of the daemon's endpoints, trying again every 100 ms
+ * for patience_ms, or exit 69. */
+static cs_client *
+ctl_open(const char *endpoint, int64_t patience_ms)
 {
 	char *home = ctl_home(), *url, *cause = NULL;
 	cs_client *c = NULL;
 	const char *env = getenv(strcmp(endpoint, "agent.ipc") == 0 ?
 	    "COUNTERSIGN_AGENT_URL" : "COUNTERSIGN_CONTROL_URL");
+	int64_t until = cs_mono_ms() + patience_ms;
 
 	url = env != NULL && *env ? strdup(env) : cs_home_url(home, endpoint);
-	if (cs_client_open(url, &c, &cause) != CS_OK) {
-		ctl_fail(EX_UNAVAILABLE_, "%s (is countersignd running with "
-		    "--home %s?)", cause, home);
-		exit(EX_UNAVAILABLE_);
+	while (cs_client_open(url, &c, &cause) != CS_OK) {
+		if (cs_mono_ms() >= until) {
+			ctl_fail(EX_UNAVAILABLE_, "%s (is countersignd "
+			    "running with --home %s?)", cause, home);
+			exit(EX_UNAVAILABLE_);
+		}
+		free(cause);
+		cause = NULL;
+		nanosleep(&(struct timespec) { 0, 100 * 1000000L }, NULL);
 	}
 	free(cause);
 	free(url);
 	free(home);
 	return c;
+}
+
+/* Connect to one of the daemon's endpoints, or exit 69. */
+cs_client *
+ctl_connect(const char *endpoint)
+{
+	return ctl_open(endpoint, 0);
 }
 
 /* Connections reset before the reply that one call tries past. */
@@ -117,7 +131,9 @@ ctl_call(const char *endpoint, const json_t *req, int64_t timeout_ms,
     json_t **reply, char **cause)
 {
 	for (int attempt = 0;; attempt++) {
-		cs_client *c = ctl_connect(endpoint);
+		/* a replaced listener is back at once: a few seconds allow
+		 * for a busy machine */
+		cs_client *c = ctl_open(endpoint, attempt > 0 ? 3000 : 0);
 		cs_err rv = cs_client_call_json(c, req, timeout_ms, reply,
 		    cause);
 
