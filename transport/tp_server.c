@@ -44,9 +44,12 @@
  * nng_close of a SUB socket can block for good while the PUB it dialled
  * is publishing, which stopped the guard and the daemon's shutdown. A
  * probe is never closed while its handshake may still be under way (that
- * would break the listener it tests): on a daemon too busy to finish it in
- * PROBE_WAIT_MS, it stays open until the connection reaches the socket
- * (the listener was only slow) or PROBE_GRACE_MS more have passed. */
+ * would break the listener it tests): it is closed once its own
+ * connection reached the socket (told apart from the others by its peer
+ * pid, the daemon's own, on ipc, and by its address on tcp). On a daemon
+ * too busy to finish it in PROBE_WAIT_MS, it stays open while the socket
+ * takes other connections (the listener was only slow), and the listener
+ * is called broken when it took none for PROBE_GRACE_MS more. */
 struct tp_listen {
 	nng_socket sock;
 	nng_listener l;
@@ -56,11 +59,14 @@ struct tp_listen {
 	int ipc_mode;
 	uint16_t peer_proto;        /* SP protocol number a probe speaks */
 	int probe_fd;               /* a probe still waiting, or -1 */
-	uint64_t probe_before;      /* connections taken before it */
+	struct sockaddr_storage probe_addr; /* tcp: the probe's own address */
+	uint64_t probe_before;      /* probes taken before it */
+	uint64_t added_before;      /* connections taken at the last check */
 	int64_t probe_until_ms;     /* CLOCK_MONOTONIC: when it gives up */
 	pthread_mutex_t mtx;
 	pthread_cond_t cond;
 	uint64_t added;             /* connections the socket took */
+	uint64_t probes_in;         /* of which probes of this listener */
 };
 
 enum slot_state { SLOT_RECV, SLOT_BUSY, SLOT_SEND, SLOT_CLOSED };
@@ -187,15 +193,50 @@ listen_url(nng_socket sock, const char *url, int ipc_mode, nng_listener *out)
 	return 0;
 }
 
+/* Whether pipe p is the connection of g's probe (g->mtx held): on ipc the
+ * peer is this process, on tcp the peer address is the probe's. */
+static bool
+pipe_is_probe(struct tp_listen *g, nng_pipe p)
+{
+	nng_sockaddr sa;
+	uint64_t pid;
+
+	if (g->probe_url == NULL)
+		return false;
+	if (strncmp(g->probe_url, "ipc://", 6) == 0)
+		return nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
+		    pid == (uint64_t) getpid();
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return false;
+	if (sa.s_family == NNG_AF_INET &&
+	    g->probe_addr.ss_family == AF_INET) {
+		const struct sockaddr_in *in =
+		    (const struct sockaddr_in *) &g->probe_addr;
+
+		return sa.s_in.sa_port == in->sin_port &&
+		    sa.s_in.sa_addr == in->sin_addr.s_addr;
+	}
+	if (sa.s_family == NNG_AF_INET6 &&
+	    g->probe_addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *) &g->probe_addr;
+
+		return sa.s_in6.sa_port == in6->sin6_port &&
+		    memcmp(sa.s_in6.sa_addr, &in6->sin6_addr, 16) == 0;
+	}
+	return false;
+}
+
 static void
 pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct tp_listen *g = arg;
 
-	(void) p;
 	(void) ev;
 	pthread_mutex_lock(&g->mtx);
 	g->added++;
+	if (pipe_is_probe(g, p))
+		g->probes_in++;
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->mtx);
 }
@@ -328,35 +369,43 @@ probe_connect(const char *url)
 	return fd;
 }
 
-/* Connections the socket has taken so far. */
-static uint64_t
-added_count(struct tp_listen *g)
+/* Probe connections the socket has taken so far, and all of them. */
+static void
+added_counts(struct tp_listen *g, uint64_t *probes, uint64_t *all)
 {
-	uint64_t n;
-
 	pthread_mutex_lock(&g->mtx);
-	n = g->added;
+	*probes = g->probes_in;
+	*all = g->added;
 	pthread_mutex_unlock(&g->mtx);
-	return n;
 }
 
-/* 1: a new connection reached the socket; 0: the probe connected and sent
- * its SP header but is still waiting (kept in g->probe_fd), or could not
- * connect within a second (a busy listener); -1: nothing listens there
- * (the socket file is gone, say). */
+/* 1: the probe's connection reached the socket; 0: the probe connected
+ * and sent its SP header but is still waiting (kept in g->probe_fd), or
+ * could not connect within a second (a busy listener); -1: nothing
+ * listens there (the socket file is gone, say). */
 static int
 probe(struct tp_listen *g)
 {
 	const unsigned char head[8] = { 0, 'S', 'P', 0,
 		(unsigned char) (g->peer_proto >> 8),
 		(unsigned char) (g->peer_proto & 0xff), 0, 0 };
-	uint64_t before = added_count(g);
+	struct sockaddr_storage self;
+	socklen_t self_len = sizeof self;
+	uint64_t before, all;
 	struct timespec until;
 	bool reached;
 	int fd;
 
+	added_counts(g, &before, &all);
 	if ((fd = probe_connect(g->probe_url)) < 0)
 		return fd == -2 ? 0 : -1;
+	/* known before the listener can see the header: see pipe_is_probe */
+	memset(&self, 0, sizeof self);
+	if (getsockname(fd, (struct sockaddr *) &self, &self_len) != 0)
+		self.ss_family = AF_UNSPEC;
+	pthread_mutex_lock(&g->mtx);
+	g->probe_addr = self;
+	pthread_mutex_unlock(&g->mtx);
 	if (write(fd, head, sizeof head) != (ssize_t) sizeof head) {
 		close(fd);
 		return -1;
@@ -369,14 +418,15 @@ probe(struct tp_listen *g)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&g->mtx);
-	while (g->added == before &&
+	while (g->probes_in == before &&
 	    pthread_cond_timedwait(&g->cond, &g->mtx, &until) != ETIMEDOUT)
 		;
-	reached = g->added != before;
+	reached = g->probes_in != before;
 	pthread_mutex_unlock(&g->mtx);
 	if (!reached) {
 		g->probe_fd = fd;
 		g->probe_before = before;
+		g->added_before = all;
 		g->probe_until_ms = cs_mono_ms() + PROBE_GRACE_MS;
 		return 0;
 	}
@@ -395,16 +445,26 @@ tp_listen_check(struct tp_listen *g, char **cause)
 	if (g->probe_url == NULL)
 		return 0;
 	if (g->probe_fd >= 0) {
-		/* any connection taken since (the probe's or another's) says
-		 * the listener works */
-		bool took = added_count(g) != g->probe_before;
+		uint64_t probes, all;
 
-		if (!took && cs_mono_ms() < g->probe_until_ms)
+		added_counts(g, &probes, &all);
+		if (probes != g->probe_before) {
+			/* the probe's own connection arrived: safe to close */
+			close(g->probe_fd);
+			g->probe_fd = -1;
+			return 0;
+		}
+		if (all != g->added_before) {
+			/* others arrive: the listener works, only slowly;
+			 * the probe may still be in its handshake, keep it */
+			g->added_before = all;
+			g->probe_until_ms = cs_mono_ms() + PROBE_GRACE_MS;
+			return 0;
+		}
+		if (cs_mono_ms() < g->probe_until_ms)
 			return 0;
 		close(g->probe_fd);
 		g->probe_fd = -1;
-		if (took)
-			return 0;
 	} else if (g->have_l && probe(g) >= 0) {
 		return 0;
 	}

@@ -84,3 +84,8 @@ assert_eq $((PARKED - APPROVE)) "$(sql "$H" "SELECT COUNT(*) FROM audit WHERE ki
 assert_eq "$QUICK" "$(sql "$H" "SELECT COUNT(*) FROM audit WHERE kind = 'decision' AND by_ = 'policy'")" \
     "auto-decided rows"
 assert_rc 0 ctl "$H" audit verify
+# 400 clients came and went while the guard probed the listeners every
+# 500 ms: none was taken for broken (a probe closed in its own handshake
+# would have broken one, and its clients would have seen resets)
+assert_eq 0 "$(grep -c 'stopped taking new connections' "$H/daemon.log")" \
+    "listeners replaced"
