@@ -1219,7 +1219,9 @@ hist_sql(const core_store_filter *f, char *sql, size_t size)
 	fits = sql_append(sql, size, &used,
 	    "SELECT seq, hash, event FROM audit WHERE 1");
 	/* a session's rows: those in its index, and those past the index
-	 * mark, which are few (STORE_INDEX_LAG at most) */
+	 * mark, which are few (STORE_INDEX_LAG at most); the equality
+	 * below still holds each row to the session, whatever the index
+	 * says */
 	if (f->session != NULL)
 		fits = fits && sql_append(sql, size, &used, " AND seq IN"
 		    " (SELECT seq FROM audit_by_session WHERE session = ?1"

@@ -970,11 +970,13 @@ END_TEST
 /* ---- core_store_verify ---- */
 
 /* Tampering (triggers dropped first) and what verify must say. */
-static const struct {
+struct tamper {
 	const char *sql;
 	int64_t bad_seq;
 	const char *problem;
-} tampers[] = {
+};
+
+static const struct tamper tampers[] = {
 	{ "UPDATE audit SET decision = 'allow' WHERE seq = 2", 2,
 	    "seq 2: column decision 'allow' differs from event 'deny'" },
 	{ "UPDATE audit SET tool = NULL WHERE seq = 4", 4,
@@ -1329,12 +1331,8 @@ START_TEST(test_history_session_index)
 }
 END_TEST
 
-/* Session index tampering verify reports: SQL, seq, problem. */
-static const struct {
-	const char *sql;
-	int64_t bad_seq;
-	const char *problem;
-} index_tamper[] = {
+/* Session index tampering and what verify must say. */
+static const struct tamper index_tamper[] = {
 	{ "DELETE FROM audit_by_session WHERE seq = 700", 700,
 	    "seq 700: has no session index entry" },
 	{ "UPDATE audit_by_session SET session = 's9' WHERE seq = 702", 702,
