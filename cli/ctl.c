@@ -80,27 +80,20 @@ ctl_home(void)
 	return home;
 }
 
-/* Connect to one of the daemon's endpoints, trying again every 100 ms
- * for patience_ms, or exit 69. */
-static cs_client *
-ctl_open(const char *endpoint, int64_t patience_ms)
+/* Connect to one of the daemon's endpoints, or exit 69. */
+cs_client *
+ctl_connect(const char *endpoint)
 {
 	char *home = ctl_home(), *url, *cause = NULL;
 	cs_client *c = NULL;
 	const char *env = getenv(strcmp(endpoint, "agent.ipc") == 0 ?
 	    "COUNTERSIGN_AGENT_URL" : "COUNTERSIGN_CONTROL_URL");
-	int64_t until = cs_mono_ms() + patience_ms;
 
 	url = env != NULL && *env ? strdup(env) : cs_home_url(home, endpoint);
-	while (cs_client_open(url, &c, &cause) != CS_OK) {
-		if (cs_mono_ms() >= until) {
-			ctl_fail(EX_UNAVAILABLE_, "%s (is countersignd "
-			    "running with --home %s?)", cause, home);
-			exit(EX_UNAVAILABLE_);
-		}
-		free(cause);
-		cause = NULL;
-		nanosleep(&(struct timespec) { 0, 100 * 1000000L }, NULL);
+	if (cs_client_open(url, &c, &cause) != CS_OK) {
+		ctl_fail(EX_UNAVAILABLE_, "%s (is countersignd running with "
+		    "--home %s?)", cause, home);
+		exit(EX_UNAVAILABLE_);
 	}
 	free(cause);
 	free(url);
@@ -108,43 +101,36 @@ ctl_open(const char *endpoint, int64_t patience_ms)
 	return c;
 }
 
-/* Connect to one of the daemon's endpoints, or exit 69. */
-cs_client *
-ctl_connect(const char *endpoint)
-{
-	return ctl_open(endpoint, 0);
-}
-
 /* Connections reset before the reply that one call tries past. */
 #define CTL_RESETS 2
 
-/* One request/reply on endpoint, on a connection of its own. A
- * connection reset before the reply is tried again on a new one (twice
- * at most): countersignd resets the connections of a listener it had to
- * replace (nng 1.5 can stop handing connections over), and those never
- * reached it. A request that did reach a daemon that then went away is
- * safe to repeat too: calls are deduplicated by id, reads change
- * nothing, and a repeated decision is answered "already decided" with
- * the outcome. */
+/* One request/reply on endpoint. A connection reset before the reply is
+ * sent again (twice at most) on the same socket, whose dialer connects
+ * again by itself: countersignd resets the connections of a listener it
+ * had to replace (nng 1.5 can stop handing connections over), and those
+ * never reached it. Closing the socket instead could land in the middle
+ * of that reconnection, which is what breaks an nng 1.5 listener. A
+ * request that did reach a daemon that then went away is safe to repeat
+ * too: calls are deduplicated by id, reads change nothing, and a repeated
+ * decision is answered "already decided" with the outcome. */
 static cs_err
 ctl_call(const char *endpoint, const json_t *req, int64_t timeout_ms,
     json_t **reply, char **cause)
 {
-	for (int attempt = 0;; attempt++) {
-		/* a replaced listener is back at once: a few seconds allow
-		 * for a busy machine */
-		cs_client *c = ctl_open(endpoint, attempt > 0 ? 3000 : 0);
-		cs_err rv = cs_client_call_json(c, req, timeout_ms, reply,
-		    cause);
+	cs_client *c = ctl_connect(endpoint);
+	cs_err rv;
 
-		cs_client_close(c);
+	for (int attempt = 0;; attempt++) {
+		rv = cs_client_call_json(c, req, timeout_ms, reply, cause);
 		if (rv != CS_ETRANSPORT || attempt >= CTL_RESETS ||
 		    *cause == NULL ||
 		    strstr(*cause, nng_strerror(NNG_ECONNRESET)) == NULL)
-			return rv;
+			break;
 		free(*cause);
 		*cause = NULL;
 	}
+	cs_client_close(c);
+	return rv;
 }
 
 /* One request/reply on the control endpoint; exits on transport errors.

@@ -122,7 +122,11 @@ cs_client_call(cs_client *c, const char *req, size_t len, int64_t timeout_ms,
 
 	if (timeout_ms > INT32_MAX)
 		timeout_ms = INT32_MAX;
+	/* the timeout also bounds the wait for a connection: after a reset
+	 * the request waits for the dialer to connect again */
 	if ((rv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO,
+	    (nng_duration) timeout_ms)) != 0 ||
+	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO,
 	    (nng_duration) timeout_ms)) != 0)
 		goto fail;
 	if ((rv = nng_msg_alloc(&msg, 0)) != 0)
