@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "engine.h"
 #include "home.h"
 #include "pol.h"
+#include "req.h"
 #include "store.h"
 #include "tok.h"
 
@@ -101,7 +103,8 @@ static const struct kind kinds[] = {
 #define KIND_FS_READ 0
 #define KIND_TRANSFER 7
 
-enum mode { MODE_DAEMON, MODE_ECHO, MODE_EVAL, MODE_HUMAN, MODE_ENGINE };
+enum mode { MODE_DAEMON, MODE_ECHO, MODE_ECHO_SERVER, MODE_EVAL, MODE_HUMAN,
+	MODE_ENGINE };
 
 enum phase { PHASE_WARM, PHASE_MEASURE };
 
@@ -201,6 +204,16 @@ now_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* CPU time of the calling thread, ns. */
+static uint64_t
+cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
@@ -857,6 +870,28 @@ echo_close(struct bench *b)
 	b->echo = NULL;
 }
 
+/* The echo floor in a process of its own, as the daemon is: serve until
+ * SIGINT or SIGTERM, so that a load run given its --pid can report the
+ * server's CPU per round trip apart from the load generator's. */
+static int
+run_echo_server(struct bench *b)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    echo_open(b, b->agents) != 0)
+		return 1;
+	printf("echo server ready pid=%ld url=%s\n", (long) getpid(), b->url);
+	fflush(stdout);
+	(void) sigwait(&set, &sig);
+	echo_close(b);
+	return 0;
+}
+
 /* ---- the pending queue filler ----------------------------------------- */
 
 /* Leave b->pending asks waiting for an operator, each parked on its own
@@ -1184,7 +1219,9 @@ run_load(struct bench *b)
 	set_weights(b);
 	if (make_tokens(b) != 0)
 		return 1;
-	if (b->mode == MODE_ECHO && echo_open(b, b->agents) != 0)
+	/* with --pid the echo server is that process (--echo-server) */
+	if (b->mode == MODE_ECHO && b->daemon_pid <= 0 &&
+	    echo_open(b, b->agents) != 0)
 		goto done;
 	if (agents_open(b) != 0)
 		goto done;
@@ -1459,10 +1496,12 @@ done:
 
 /* The daemon's own work without sockets: each call of the mix goes through
  * the engine (parse, admission, policy, audit event, reply) and its reply
- * is rendered; every --agents calls, their rows are appended to a scratch
- * audit store in one transaction (synchronous=FULL, so the fsync is in it),
- * as the writer does. Prints the engine's ns per decision and the audit
- * store's commit cost per batch and per row. */
+ * is rendered; every --agents calls, their rows' canonical JSON is rendered
+ * and the rows are appended to a scratch audit store in one transaction
+ * (synchronous=FULL, so the fsync is in it), as the daemon does. Prints the
+ * engine's ns per decision, the row rendering's, the audit store's commit
+ * time per batch and its CPU per row, and, as the floor of the engine, the
+ * JSON parse of each frame alone (the same strict parse, timed apart). */
 static int
 run_engine(struct bench *b)
 {
@@ -1476,7 +1515,9 @@ run_engine(struct bench *b)
 	core_fx *batch = NULL;
 	json_t **events = NULL;
 	struct samples commit = { 0 };
+	char **pre = NULL;
 	uint64_t done = 0, eng_ns = 0, commit_ns = 0, rows = 0, errors = 0;
+	uint64_t parse_ns = 0, render_ns = 0, append_cpu_ns = 0;
 	uint64_t t_start, t_end;
 	size_t nb = 0, cap = 0, batch_max = (size_t) b->agents;
 	int status = 1;
@@ -1506,7 +1547,18 @@ run_engine(struct bench *b)
 		size_t len = next_frame(a, done);
 		uint64_t t0 = now_ns(), t1;
 		core_fx *fx = &batch[nb++];
+		const char *code;
+		json_t *alone;
 
+		/* the JSON parse alone, on the same frame */
+		alone = core_json_parse_strict(a->frame, len, cfg.max_depth,
+		    &code, NULL);
+		t1 = now_ns();
+		parse_ns += t1 - t0;
+		if (alone == NULL)
+			errors++;
+		json_decref(alone);
+		t0 = now_ns();
 		core_fx_init(fx);
 		core_engine_agent_msg(eng, a->frame, len, 1 + done,
 		    cs_now_ms(), cs_mono_ms(), fx);
@@ -1522,19 +1574,41 @@ run_engine(struct bench *b)
 				size_t n = json_array_size(batch[i].events);
 
 				if (count + n > cap) {
+					json_t **e;
+					char **p;
+
 					cap = (count + n) * 2;
-					if ((events = realloc(events,
+					if ((e = realloc(events,
 					    cap * sizeof *events)) == NULL)
 						goto fail;
+					events = e;
+					if ((p = realloc(pre,
+					    cap * sizeof *pre)) == NULL)
+						goto fail;
+					pre = p;
 				}
 				for (size_t k = 0; k < n; k++)
 					events[count++] = json_array_get(
 					    batch[i].events, k);
 			}
+			/* the rows' canonical JSON, as the daemon renders it
+			 * before handing them to the writer */
 			t0 = now_ns();
-			if (core_store_append(st, events, count, NULL) != CS_OK)
-				errors++;
-			t1 = now_ns();
+			for (size_t i = 0; i < count; i++)
+				pre[i] = core_store_prerender(events[i]);
+			render_ns += now_ns() - t0;
+			{
+				uint64_t c0 = cpu_ns();
+
+				t0 = now_ns();
+				if (core_store_append_pre(st, events, pre,
+				    count, NULL) != CS_OK)
+					errors++;
+				t1 = now_ns();
+				append_cpu_ns += cpu_ns() - c0;
+			}
+			for (size_t i = 0; i < count; i++)
+				free(pre[i]);
 			commit_ns += t1 - t0;
 			samples_add(&commit, t1 - t0);
 			rows += count;
@@ -1566,12 +1640,17 @@ run_engine(struct bench *b)
 				break;
 		}
 	}
-	printf("engine_ns_per_decision=%.1f commit_us_p50=%.1f "
-	    "commit_us_per_row=%.2f audit_rows_per_s=%.0f errors=%" PRIu64
+	printf("engine_ns_per_decision=%.1f parse_ns_per_frame=%.1f "
+	    "render_ns_per_row=%.1f commit_us_p50=%.1f "
+	    "commit_us_per_row=%.2f append_cpu_us_per_row=%.2f "
+	    "audit_rows_per_s=%.0f errors=%" PRIu64
 	    " mode=engine label=%s batch=%zu calls=%" PRIu64
 	    " seconds=%.2f\n", (double) eng_ns / (double) done,
+	    (double) parse_ns / (double) done,
+	    (double) render_ns / (double) rows,
 	    quantile_us(&commit, 0.50),
 	    (double) commit_ns / 1e3 / (double) rows,
+	    (double) append_cpu_ns / 1e3 / (double) rows,
 	    (double) rows / ((double) commit_ns / 1e9), errors, b->label,
 	    batch_max, done, (double) (t_end - t_start) / 1e9);
 	fflush(stdout);
@@ -1585,6 +1664,7 @@ done:
 		core_fx_fini(&batch[i]);
 	free(batch);
 	free(events);
+	free(pre);
 	free(a);
 	samples_fini(&commit);
 	core_engine_free(eng);
@@ -1619,6 +1699,8 @@ usage(FILE *f)
 	    "                    [--duration S | --count N] [--asks]\n"
 	    "                    [--sessions N] [--pending N] [--pid PID]\n"
 	    "  transport floor:  --echo --url URL [--agents N] [...]\n"
+	    "                    (with --pid PID, the echo server is PID:)\n"
+	    "                    --echo-server --url URL [--agents N]\n"
 	    "  policy floor:     --eval [--policy FILE | --rules N]\n"
 	    "  engine floor:     --engine [--policy FILE] [--agents BATCH]\n"
 	    "                    (engine, then BATCH rows per audit commit)\n"
@@ -1655,6 +1737,8 @@ main(int argc, char **argv)
 
 		if (strcmp(arg, "--echo") == 0)
 			b.mode = MODE_ECHO;
+		else if (strcmp(arg, "--echo-server") == 0)
+			b.mode = MODE_ECHO_SERVER;
 		else if (strcmp(arg, "--eval") == 0)
 			b.mode = MODE_EVAL;
 		else if (strcmp(arg, "--engine") == 0)
@@ -1720,14 +1804,22 @@ main(int argc, char **argv)
 		return run_eval(&b);
 	if (b.mode == MODE_ENGINE)
 		return run_engine(&b);
-	if (b.mode != MODE_ECHO && b.home == NULL) {
+	if (b.mode != MODE_ECHO && b.mode != MODE_ECHO_SERVER &&
+	    b.home == NULL) {
 		fprintf(stderr, "countersign-bench: --home DIR is required "
 		    "(the daemon's key and audit store)\n");
 		return 64;
 	}
-	if (b.mode == MODE_ECHO && b.url == NULL) {
-		fprintf(stderr, "countersign-bench: --echo needs --url\n");
+	if ((b.mode == MODE_ECHO || b.mode == MODE_ECHO_SERVER) &&
+	    b.url == NULL) {
+		fprintf(stderr, "countersign-bench: --echo and --echo-server "
+		    "need --url\n");
 		return 64;
+	}
+	if (b.mode == MODE_ECHO_SERVER) {
+		status = run_echo_server(&b);
+		nng_fini();
+		return status;
 	}
 	if (b.url == NULL) {
 		if ((url = cs_home_url(b.home, "agent.ipc")) == NULL)

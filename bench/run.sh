@@ -76,6 +76,31 @@ stop_daemon() {
 	dpid=
 }
 
+# echo_run NAME URL AGENTS: the echo floor, its server in a process of its
+# own as the daemon is, so that its CPU per round trip is reported apart
+# from the load generator's.
+echo_run() {
+	local name=$1 url=$2 agents=$3 ready=$work/$1.server
+	"$bench" --echo-server --url "$url" --agents "$agents" >"$ready" \
+	    2>"$ready.err" &
+	dpid=$!
+	for _ in $(seq 100); do
+		grep -qs 'echo server ready' "$ready" && break
+		kill -0 "$dpid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! grep -qs 'echo server ready' "$ready"; then
+		echo "bench: echo server did not start:" >&2
+		cat "$ready.err" >&2
+		stop_daemon
+		status=1
+		return
+	fi
+	run "$name" --echo --url "$url" --agents "$agents" --duration "$dur" \
+	    --pid "$dpid"
+	stop_daemon
+}
+
 # run NAME ARGS...: one countersign-bench run; its line goes to
 # $work/NAME.out and to the screen.
 run() {
@@ -142,8 +167,7 @@ run engine-1 --engine --policy "$policy" --agents 1 --duration "$dur"
 run engine-16 --engine --policy "$policy" --agents 16 --duration "$dur"
 for c in 1 16 256; do
 	for r in $(seq "$reps"); do
-		run "echo-ipc-$c.$r" --echo --url "ipc://$work/echo-$c.$r.ipc" \
-		    --agents "$c" --duration "$dur"
+		echo_run "echo-ipc-$c.$r" "ipc://$work/echo-$c.$r.ipc" "$c"
 		daemon_run "cs-ipc-$c.$r" '{"agent_contexts": 512, "max_sessions": 10000000}' "$c"
 	done
 	median "echo-ipc-$c"
@@ -151,7 +175,7 @@ for c in 1 16 256; do
 done
 for r in $(seq "$reps"); do
 	p=$(port)
-	run "echo-tcp-16.$r" --echo --url "tcp://127.0.0.1:$p" --agents 16 --duration "$dur"
+	echo_run "echo-tcp-16.$r" "tcp://127.0.0.1:$p" 16
 	p=$(port)
 	daemon_run "cs-tcp-16.$r" "{\"agent_contexts\": 512, \"max_sessions\": 10000000, \"agent_url\": \"tcp://127.0.0.1:$p\"}" 16 --url "tcp://127.0.0.1:$p"
 done
@@ -262,8 +286,31 @@ table() {
 		    "$([ "$c" = 1 ] && echo 'p50 ≤ echo + 100 µs, p99 < 1000 µs' || echo '')" ""
 		row "ipc, $a: CPU µs per call: daemon / load generator" \
 		    "$(get "cs-ipc-$c" daemon_cpu_us) / $(get "cs-ipc-$c" self_cpu_us)" \
-		    "$(get "echo-ipc-$c" self_cpu_us) (nng echo: load generator and echo server)" \
-		    "" "" ""
+		    "$(get "echo-ipc-$c" daemon_cpu_us) / $(get "echo-ipc-$c" self_cpu_us) (nng echo server / load generator)" \
+		    "$(ratio "$(get "cs-ipc-$c" daemon_cpu_us)" "$(get "echo-ipc-$c" daemon_cpu_us)") (daemon / echo server)" "" ""
+		if [ "$c" = 16 ]; then
+			# what 0.60 of the echo floor leaves the daemon: all
+			# cores' time per decision at that rate, less the load
+			# generator's; against the libraries' own floors
+			budget_of() {
+				awk -v n="$(nproc)" -v e="$(get echo-ipc-16 decisions_per_s)" -v g="$1" \
+				    'BEGIN { if (e == "-" || g == "-") print "-"; else printf "%.1f", n * 1e6 / (0.60 * e) - g }'
+			}
+			# the load generator's cost as measured against the
+			# daemon, and (kinder) against the echo server
+			budget=$(budget_of "$(get cs-ipc-16 self_cpu_us)")
+			budget_echo=$(budget_of "$(get echo-ipc-16 self_cpu_us)")
+			libs=$(awk -v a="$(get echo-ipc-16 daemon_cpu_us)" -v b="$(get engine-16 parse_ns_per_frame)" \
+			    -v c="$(get engine-16 render_ns_per_row)" -v d="$(get engine-16 append_cpu_us_per_row)" \
+			    'BEGIN { if (a == "-" || b == "-" || c == "-" || d == "-") print "-"; else printf "%.1f", a + b / 1000 + c / 1000 + d }')
+			row "ipc, 16 agents: daemon CPU µs per decision, against what 0.60 of the echo floor leaves it" \
+			    "$(get cs-ipc-16 daemon_cpu_us)" \
+			    "$budget (budget: $(nproc) cores ÷ (0.60 × echo/s), less the load generator's µs/call; $budget_echo with its echo-run cost)" \
+			    "$(ratio "$(get cs-ipc-16 daemon_cpu_us)" "$budget") (daemon / budget)" "" ""
+			row "ipc, 16 agents: the libraries' floors alone, CPU µs per decision" \
+			    "$libs (nng echo server $(get echo-ipc-16 daemon_cpu_us) + jansson parse $(ms "$(get engine-16 parse_ns_per_frame)") + row JSON $(ms "$(get engine-16 render_ns_per_row)") + sqlite append $(get engine-16 append_cpu_us_per_row))" \
+			    "$budget / $budget_echo (budget)" "$(ratio "$libs" "$budget") / $(ratio "$libs" "$budget_echo") (floors / budget)" "" ""
+		fi
 		if [ "$c" = 1 ]; then
 			floor=$(awk -v a="$(get echo-ipc-1 p50_us)" -v b="$(get engine-1 commit_us_p50)" \
 			    'BEGIN { if (a == "-" || b == "-") print "-"; else print a + b }')
@@ -277,6 +324,13 @@ table() {
 	    "$(int "$(get engine-16 engine_ns_per_decision)")" \
 	    "$(int "$(get eval-default ns_per_decision)") (policy alone)" \
 	    "$(ratio "$(get engine-16 engine_ns_per_decision)" "$(get eval-default ns_per_decision)")" "" ""
+	row "JSON parse of the agent frame alone (jansson, strict), in-process: ns/frame" \
+	    "$(int "$(get engine-16 parse_ns_per_frame)")" \
+	    "$(int "$(get engine-16 engine_ns_per_decision)") (whole engine)" \
+	    "$(ratio "$(get engine-16 parse_ns_per_frame)" "$(get engine-16 engine_ns_per_decision)") (parse / engine)" "" ""
+	row "audit row in-process: canonical JSON ns/row / append CPU µs/row (sqlite, SHA-256 chain; 1 / 16 rows per commit)" \
+	    "$(int "$(get engine-16 render_ns_per_row)") / $(get engine-1 append_cpu_us_per_row) / $(get engine-16 append_cpu_us_per_row)" \
+	    "" "" "" ""
 	row "audit commit in-process, synchronous=FULL: 1 row / 16 rows, p50 µs" \
 	    "$(int "$(get engine-1 commit_us_p50)") / $(int "$(get engine-16 commit_us_p50)")" \
 	    "$(int "$(get engine-16 audit_rows_per_s)") rows/s (16 per commit, one thread)" \
