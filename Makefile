@@ -118,9 +118,9 @@ test:
 	@tests/deps.sh
 	@$(MAKE) --no-print-directory check
 
-# Check suites, then integration tests against the real binaries (they
-# include the shipped policy's table tests).
-check: all $(TESTS) $(RAWSEND) $(HANGUP)
+# The banned-call check, Check suites, then integration tests against the
+# real binaries (they include the shipped policy's table tests).
+check: lint all $(TESTS) $(RAWSEND) $(HANGUP)
 	@fail=0; for t in $(TESTS); do ./$$t || fail=1; done; \
 	  BIN=$(BINDIR) RAWSEND=$(RAWSEND) HANGUP=$(HANGUP) \
 	    tests/integration/run.sh || fail=1; \

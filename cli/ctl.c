@@ -910,7 +910,7 @@ usage(FILE *f)
 	    "\n"
 	    "agents:\n"
 	    "  ask --token JWT --tool NAME [--session ID] [--action A]\n"
-	    "      [--resource R] [--args JSON] [--purpose T] [--wait 30s]\n"
+	    "      [--resource R] [--args JSON] [--purpose T] [--wait DUR]\n"
 	    "  status REQUEST_ID\n"
 	    "  hook claude-code [--token-file FILE | --token JWT] "
 	    "[--session ID]\n"

@@ -472,20 +472,49 @@ START_TEST(test_filters)
 	json_object_set_new(v, "user", json_string("bob"));
 	tui_model_put_item(m, v);
 	json_decref(v);
-	ck_assert_cs_ok(tui_model_set_filter(m, 0, "tool:email.*"));
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "tool:email.*", NULL));
 	ck_assert_uint_eq(m->shown_count, 1);
 	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-1");
-	ck_assert_cs_ok(tui_model_set_filter(m, 0, "GMAIL.com")); /* args */
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "GMAIL.com", NULL)); /* args */
 	ck_assert_uint_eq(m->shown_count, 2);
-	ck_assert_cs_ok(tui_model_set_filter(m, 0, "user:bob"));
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "user:bob", NULL));
 	ck_assert_uint_eq(m->shown_count, 1);
 	ck_assert_str_eq(tui_model_queue_selected(m)->request, "r-2");
-	ck_assert_cs_ok(tui_model_set_filter(m, 0, "nothing-matches"));
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "nothing-matches", NULL));
 	ck_assert_uint_eq(m->shown_count, 0);
 	ck_assert_ptr_null(tui_model_queue_selected(m));
-	ck_assert_cs_ok(tui_model_set_filter(m, 0, ""));
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "", NULL));
 	ck_assert_uint_eq(m->shown_count, 2);
 	ck_assert_ptr_null(m->queue_filter_text);
+
+	/* a key the list has no field for is refused, the filter kept */
+	{
+		const char *unused = NULL;
+
+		ck_assert_cs_ok(tui_model_set_filter(m, 0, "tool:email.*",
+		    NULL));
+		ck_assert_int_eq(tui_model_set_filter(m, 0,
+		    "decision:deny", &unused), CS_EINVAL);
+		ck_assert_str_eq(unused, "decision");
+		ck_assert_str_eq(m->queue_filter_text, "tool:email.*");
+		ck_assert_uint_eq(m->shown_count, 1);
+		ck_assert_int_eq(tui_model_set_filter(m, 0, "x kind:pending",
+		    &unused), CS_EINVAL);
+		ck_assert_str_eq(unused, "kind");
+		ck_assert_int_eq(tui_model_set_filter(m, 1, "tool:fs.*",
+		    &unused), CS_EINVAL);
+		ck_assert_str_eq(unused, "tool");
+		ck_assert_int_eq(tui_model_set_filter(m, 2, "user:bob",
+		    &unused), CS_EINVAL);
+		ck_assert_str_eq(unused, "user");
+		ck_assert_ptr_null(m->hist_filter_text);
+		ck_assert_cs_ok(tui_model_set_filter(m, 1, "user:bob agent:a*",
+		    &unused));
+		ck_assert_ptr_null(unused);
+		ck_assert_cs_ok(tui_model_set_filter(m, 2,
+		    "tool:fs.* decision:deny kind:decision", &unused));
+		ck_assert_ptr_null(unused);
+	}
 	tui_model_free(m);
 }
 END_TEST
@@ -786,7 +815,7 @@ START_TEST(test_queue_against_reference)
 			    CS_ARRAY_LEN(ref_filters));
 			ref_rebuild(r, keep);
 			ck_assert_cs_ok(tui_model_set_filter(m, 0,
-			    ref_filters[r->filter]));
+			    ref_filters[r->filter], NULL));
 		} else {                 /* reconnected: a new snapshot */
 			ref_hello(m, r, &rng);
 		}
@@ -828,7 +857,7 @@ START_TEST(test_queue_many)
 	char request[16];
 
 	ck_assert_ptr_nonnull(order);
-	ck_assert_cs_ok(tui_model_set_filter(m, 0, "tool:email.*"));
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, "tool:email.*", NULL));
 	for (size_t i = 0; i < MANY; i++)
 		order[i] = i;
 	for (size_t i = MANY - 1; i > 0; i--) { /* shuffle */
@@ -880,7 +909,7 @@ START_TEST(test_queue_many)
 	ck_assert_uint_eq(m->shown_count, email);
 	ck_assert(queue_is_sorted(m->items, m->item_count));
 	ck_assert(queue_is_sorted(m->shown, m->shown_count));
-	ck_assert_cs_ok(tui_model_set_filter(m, 0, NULL));
+	ck_assert_cs_ok(tui_model_set_filter(m, 0, NULL, NULL));
 	ck_assert_uint_eq(m->shown_count, MANY / 2);
 	for (size_t i = 1; i < MANY; i += 2) {
 		snprintf(request, sizeof request, "r-%05zu", order[i]);
@@ -1109,7 +1138,7 @@ START_TEST(test_history_cache)
 	ck_assert_str_eq(m->hist[0].what, "trust -1 -> -1 by carol: because");
 	ck_assert_str_eq(m->hist[1].what, "because");
 	/* a new history filter forgets the cache */
-	ck_assert_cs_ok(tui_model_set_filter(m, 2, "decision:deny"));
+	ck_assert_cs_ok(tui_model_set_filter(m, 2, "decision:deny", NULL));
 	ck_assert_uint_eq(m->hist_count, 0);
 	ck_assert(!m->hist_done);
 	ck_assert_str_eq(m->hist_filter.decision, "deny");

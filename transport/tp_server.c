@@ -258,8 +258,15 @@ probe_url_of(const char *url, nng_listener l)
 		return NULL;
 	if (nng_url_parse(&u, url) != 0)
 		return NULL;
-	if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
-		port = atoi(u->u_port);
+	if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0) {
+		long long p;
+
+		if (cs_parse_int(u->u_port, 1, 65535, &p) != CS_OK) {
+			nng_url_free(u);
+			return NULL;
+		}
+		port = (int) p;
+	}
 	host = u->u_hostname;
 	if (host[0] == '\0' || strcmp(host, "*") == 0 ||
 	    strcmp(host, "0.0.0.0") == 0)
@@ -325,6 +332,17 @@ probe_socket(int family, int type, int protocol)
 	return fd;
 }
 
+/* Close a probe whose connect failed; what probe_connect returns for it. */
+static int
+probe_failed(int fd)
+{
+	int err = errno; /* before close() can change it */
+
+	close(fd);
+	return err == EAGAIN || err == EINPROGRESS || err == ETIMEDOUT ||
+	    err == EINTR ? -2 : -1;
+}
+
 /* Connect a plain socket to the probe URL (ipc:// path or tcp://
  * numeric host and port); -1 when nothing listens there (or the URL is
  * unusable), -2 when the connect timed out: a backlog that is full for a
@@ -336,16 +354,14 @@ probe_connect(const char *url)
 
 	if (strncmp(url, "ipc://", 6) == 0) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		size_t len = strlen(url + 6);
 
-		if (strlen(url + 6) >= sizeof sa.sun_path)
+		if (len >= sizeof sa.sun_path)
 			return -1;
-		strcpy(sa.sun_path, url + 6);
+		memcpy(sa.sun_path, url + 6, len + 1);
 		if ((fd = probe_socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 &&
-		    connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0) {
-			close(fd);
-			fd = errno == EAGAIN || errno == EINPROGRESS ||
-			    errno == ETIMEDOUT || errno == EINTR ? -2 : -1;
-		}
+		    connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0)
+			fd = probe_failed(fd);
 	} else {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 			.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
@@ -357,11 +373,8 @@ probe_connect(const char *url)
 		if (getaddrinfo(u->u_hostname, u->u_port, &hints, &ai) == 0 &&
 		    (fd = probe_socket(ai->ai_family, ai->ai_socktype,
 		    ai->ai_protocol)) >= 0 &&
-		    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-			close(fd);
-			fd = errno == EAGAIN || errno == EINPROGRESS ||
-			    errno == ETIMEDOUT || errno == EINTR ? -2 : -1;
-		}
+		    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+			fd = probe_failed(fd);
 		if (ai != NULL)
 			freeaddrinfo(ai);
 		nng_url_free(u);

@@ -93,7 +93,7 @@ static const struct tui_key tui_keys[] = {
 	{ 'p', true, VALL, key_posture, "p",
 	    "posture: normal, elevated or lockdown" },
 	{ '/', true, VALL, key_filter, "/",
-	    "filter: words, tool: agent: user: session: decision: kind:" },
+	    "filter: words and the view's fields (the prompt lists them)" },
 	{ '1', true, VALL, key_view_queue, "1", "queue view" },
 	{ 's', true, VALL, key_view_sessions, "s", "sessions view" },
 	{ '2', true, VALL, key_view_sessions, "2", NULL },
@@ -427,8 +427,9 @@ key_filter(tui *t)
 
 	tui_prompt_open(&t->prompt, TUI_PROMPT_TEXT, TUI_ACT_FILTER,
 	    t->view == TUI_VIEW_HISTORY ? "filter (text, tool: agent: "
-	    "session: decision: kind:): " : "filter (text, tool: agent: "
-	    "user: session:): ", now, NULL, NULL);
+	    "session: decision: kind:): " : t->view == TUI_VIEW_SESSIONS ?
+	    "filter (text, agent: user: session:): " : "filter (text, tool: "
+	    "agent: user: session:): ", now, NULL, NULL);
 	t->dirty |= TUI_DIRTY_LINE;
 }
 
@@ -459,7 +460,7 @@ key_escape(tui *t)
 	if (t->focus == 1) {
 		t->focus = 0;
 	} else if (f != NULL) {
-		tui_model_set_filter(t->m, list, NULL);
+		tui_model_set_filter(t->m, list, NULL, NULL);
 		if (list == 2)
 			tui_hist_reload(t);
 		tui_notice(t, TUI_INFO, "filter cleared");
@@ -558,14 +559,30 @@ prompt_done(tui *t)
 		tui_prompt_close(p);
 		tui_act_posture(t, extra, answer);
 		break;
-	case TUI_ACT_FILTER:
+	case TUI_ACT_FILTER: {
+		static const char *const views[] = { "queue", "sessions",
+			"history" };
+		int list = t->view == TUI_VIEW_QUEUE ? 0 :
+		    t->view == TUI_VIEW_SESSIONS ? 1 : 2;
+		const char *unused = NULL;
+
 		tui_prompt_close(p);
-		tui_model_set_filter(t->m, t->view == TUI_VIEW_QUEUE ? 0 :
-		    t->view == TUI_VIEW_SESSIONS ? 1 : 2, answer);
+		if (tui_model_set_filter(t->m, list, answer, &unused) !=
+		    CS_OK) {
+			if (unused != NULL)
+				tui_notice(t, TUI_WARN, "%s: is not a field of "
+				    "the %s: filter unchanged", unused,
+				    views[list]);
+			else
+				tui_notice(t, TUI_BAD, "out of memory: filter "
+				    "unchanged");
+			break;
+		}
 		if (t->view == TUI_VIEW_HISTORY)
 			tui_hist_reload(t);
 		t->dirty |= TUI_DIRTY_BODY | TUI_DIRTY_TOP;
 		break;
+	}
 	case TUI_ACT_REVOKE_CONFIRM:
 		tui_prompt_close(p);
 		if (answer[0] == 'y')

@@ -844,20 +844,55 @@ tui_model_notice(tui_model *m, enum tui_level level, int64_t now_mono_ms,
 
 /* ---- filters per list ------------------------------------------------- */
 
+/* The first key set in f that list cannot filter on, or NULL: each list
+ * filters on the fields its rows have (see tui_filter_match_item,
+ * tui_filter_match_sess and the history's store filter). */
+static const char *
+filter_key_unused(const tui_filter *f, int list)
+{
+	const struct {
+		const char *name;
+		const char *value;
+		unsigned lists; /* bit 0 queue, 1 sessions, 2 history */
+	} keys[] = {
+		{ "tool", f->tool, 1u | 4u }, { "agent", f->agent, 7u },
+		{ "user", f->user, 1u | 2u }, { "session", f->session, 7u },
+		{ "decision", f->decision, 4u }, { "kind", f->kind, 4u },
+		{ "request", f->request, 1u | 4u },
+	};
+
+	for (size_t i = 0; i < CS_ARRAY_LEN(keys); i++)
+		if (keys[i].value != NULL && !(keys[i].lists & (1u << list)))
+			return keys[i].name;
+	return NULL;
+}
+
 cs_err
-tui_model_set_filter(tui_model *m, int list, const char *text)
+tui_model_set_filter(tui_model *m, int list, const char *text,
+    const char **unused)
 {
 	tui_filter *f = list == 0 ? &m->queue_filter : list == 1 ?
 	    &m->sess_filter : &m->hist_filter;
 	char **ftext = list == 0 ? &m->queue_filter_text : list == 1 ?
 	    &m->sess_filter_text : &m->hist_filter_text;
 	tui_filter nf;
+	const char *key;
 	cs_err rv;
 
+	if (unused != NULL)
+		*unused = NULL;
 	if (text != NULL && *text == '\0')
 		text = NULL;
 	if ((rv = tui_filter_parse(text, &nf)) != CS_OK)
 		return rv;
+	if ((key = filter_key_unused(&nf, list)) != NULL) {
+		/* a key this list has no field for would filter nothing:
+		 * say so rather than look as if it applied */
+		tui_filter_fini(&nf);
+		if (unused != NULL)
+			*unused = key;
+		return CS_EINVAL;
+	}
 	tui_filter_fini(f);
 	*f = nf;
 	set_str(ftext, text);

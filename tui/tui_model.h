@@ -182,8 +182,12 @@ const tui_hist_row *tui_model_hist_selected(const tui_model *m);
 
 /* tui_model_set_filter sets the filter text of a list (0 queue,
  * 1 sessions, 2 history); "" or NULL clears it. Setting the history filter
- * empties the history cache. */
-cs_err tui_model_set_filter(tui_model *m, int list, const char *text);
+ * empties the history cache. A key the list has no field for (decision:
+ * or kind: outside history, user: in history, tool: or request: in
+ * sessions) leaves the filter as it was: CS_EINVAL, and *unused (when
+ * not NULL) names the key. */
+cs_err tui_model_set_filter(tui_model *m, int list, const char *text,
+    const char **unused);
 
 /* tui_filter_parse parses text into f (fields are new strings).
  * tui_filter_fini frees them. */

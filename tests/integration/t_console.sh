@@ -213,6 +213,14 @@ assert_contains $'buy\u241bnow\u241b' "$shot" "the hostile purpose, sanitized"
 assert_contains 'x@evil.example' "$shot" "the hostile call's arguments"
 title=$(tm display-message -p -t cs '#{pane_title}')
 case $title in *PWNED*) fail "an agent string retitled the terminal: $title" ;; esac
+# a key the queue has no field for is refused, the filter kept
+tm send-keys -t cs /
+tm send-keys -t cs C-u
+tm send-keys -t cs -l "decision:deny"
+tm send-keys -t cs Enter
+wait_screen "decision: is not a field of the queue"
+on_screen "evil-bot" || fail "the refused filter dropped the kept one:
+$(screen)"
 tm send-keys -t cs Escape
 
 # --- resize to 80x24 and back keeps the screen whole --------------------
