@@ -944,10 +944,11 @@ reload(struct daemon *d)
 		cs_log("error: policy reload rejected, the old policy stays in "
 		    "force: %s", cause != NULL ? cause : "unknown error");
 	core_fx_init(&fx);
+	if (pol != NULL)
+		cs_log("policy %s loaded: in force once its audit row is "
+		    "written", pol_set_version(pol));
 	core_engine_policy_changed(d->eng, pol, cause, "SIGHUP", cs_now_ms(),
 	    &fx);
-	if (pol != NULL)
-		cs_log("policy %s in force", core_engine_policy_version(d->eng));
 	enqueue(d, &fx, false);
 	free(cause);
 }

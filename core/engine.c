@@ -106,9 +106,14 @@ core_fx_fini(core_fx *fx)
 	}
 	for (size_t i = 0; i < fx->pub_count; i++)
 		json_decref(fx->pubs[i].msg);
+	for (size_t i = 0; i < fx->change_count; i++) {
+		free(fx->changes[i].session);
+		pol_set_free(fx->changes[i].pol);
+	}
 	free(fx->replies);
 	free(fx->pubs);
 	free(fx->reqs);
+	free(fx->changes);
 	json_decref(fx->events);
 	memset(fx, 0, sizeof *fx);
 }
@@ -117,7 +122,7 @@ bool
 core_fx_empty(const core_fx *fx)
 {
 	return fx->reply_count == 0 && fx->pub_count == 0 &&
-	    json_array_size(fx->events) == 0;
+	    fx->change_count == 0 && json_array_size(fx->events) == 0;
 }
 
 /* Grow an effects array by one slot; false on OOM. */
@@ -200,6 +205,22 @@ fx_req(core_fx *fx, const char *request, json_t *event)
 	snprintf(fx->reqs[fx->req_count].request, 40, "%s", request);
 	fx->reqs[fx->req_count].event = event;
 	fx->req_count++;
+}
+
+/* Queue a change to take effect with its audit row; takes c's session
+ * and pol. False (and both freed) when memory runs out: the change is
+ * then dropped, as if its row had not been written. */
+static bool
+fx_change(core_fx *fx, core_change c)
+{
+	if (!fx_grow((void **) &fx->changes, &fx->change_cap,
+	    fx->change_count, sizeof *fx->changes)) {
+		free(c.session);
+		pol_set_free(c.pol);
+		return false;
+	}
+	fx->changes[fx->change_count++] = c;
+	return true;
 }
 
 /* An error reply: {"type":"error","code":..,"message":..}. */
@@ -411,11 +432,13 @@ jti_use(core_engine *eng, const core_tok *tok, int64_t now_s)
 }
 
 /* Verified claims of a token, from the cache or by verifying it with the
- * lock released (HMAC and JSON work in parallel). Called and returns with
+ * lock released (HMAC and JSON work in parallel; *released says so: what
+ * was looked up before may have changed). Called and returns with
  * eng->mtx held. The claims stay owned by the cache; NULL with *cause on
  * refusal. */
 static const core_tok *
-tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause)
+tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause,
+    bool *released)
 {
 	core_tok_verifier v = {
 		.key = eng->key, .key_len = eng->key_len,
@@ -433,6 +456,7 @@ tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause)
 		cs_set_cause(cause, "%s", CORE_TOK_BAD_SIGNATURE);
 		return NULL;
 	}
+	*released = true;
 	pthread_mutex_unlock(&eng->mtx);
 	if (core_tok_verify(&v, jwt, now_s, &tok, cause) != CS_OK)
 		tok = NULL;
@@ -890,6 +914,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	const core_grant *grant;
 	core_pend *p;
 	int64_t wait, timeout_ms;
+	bool released = false;
 	cs_err rv;
 
 	memcpy(digest, m->args_digest, sizeof digest);
@@ -900,7 +925,12 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	new_request_id(eng, request);
 
 	/* 1. admission */
-	if ((tok = tok_get(eng, m->token, now_ms / 1000, &cause)) == NULL) {
+	tok = tok_get(eng, m->token, now_ms / 1000, &cause, &released);
+	if (released && key != NULL &&
+	    replay(eng, m, key, handle, now_mono_ms, fx))
+		goto done; /* the same call, decided while the token was
+		            * being verified */
+	if (tok == NULL) {
 		info = call_info(eng, request, m, NULL, m->session, -1,
 		    eng->posture, digest, now_ms);
 		reason = cs_asprintf("admission: %s",
@@ -1293,22 +1323,29 @@ snapshot(core_engine *eng, const char *operator_name, int64_t now_ms,
 }
 
 /* Change a session's trust level and audit it. */
-static void
+static bool
 set_trust(core_engine *eng, core_sess *s, int level,
     const char *operator_name, const char *reason, int64_t now_ms,
     int64_t now_mono_ms, core_fx *fx)
 {
-	json_t *ev;
-	int from = s->trust;
+	json_t *ev, *pub;
+	char *session;
 
 	(void) eng;
-	s->trust = level;
+	/* in force once the row is written (core_engine_committed) */
+	if ((session = strdup(s->id)) == NULL ||
+	    !fx_change(fx, (core_change) { .kind = CORE_CHANGE_TRUST,
+	    .session = session, .trust = level }))
+		return false;
 	ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:s, s:s?}",
 	    "kind", "trust", "ts", (json_int_t) now_ms, "session", s->id,
-	    "user", s->user, "agent", s->agent, "from", from, "to", level,
+	    "user", s->user, "agent", s->agent, "from", s->trust, "to", level,
 	    "operator", operator_name, "reason", reason);
 	fx_event(fx, ev);
-	fx_pub(fx, "session", core_sess_to_json(s, now_mono_ms));
+	if ((pub = core_sess_to_json(s, now_mono_ms)) != NULL)
+		json_object_set_new(pub, "trust", json_integer(level));
+	fx_pub(fx, "session", pub);
+	return true;
 }
 
 /* decide: approve or deny a pending call. */
@@ -1432,10 +1469,11 @@ decide(core_engine *eng, const char *op, json_t *root, uint64_t handle,
 				    core_sess_to_json(s, now_mono_ms));
 			}
 		}
-		if (quarantine && s != NULL && s->trust != 0)
-			set_trust(eng, s, 0, op, reason != NULL ? reason :
-			    "quarantined by operator", now_ms, now_mono_ms,
-			    fx);
+		if (quarantine && s != NULL && s->trust != 0 &&
+		    !set_trust(eng, s, 0, op, reason != NULL ? reason :
+		    "quarantined by operator", now_ms, now_mono_ms, fx))
+			cs_log("error: out of memory: session %s was not "
+			    "quarantined", s->id);
 		fx_reply(fx, handle, ok_reply("decide", json_pack("{s:s, "
 		    "s:s}", "request", request, "state", "decided")), ev);
 		core_pend_free(p);
@@ -1503,8 +1541,12 @@ control_msg(core_engine *eng, const char *op, const char *buf, size_t len,
 			int from = s->trust;
 			size_t first = json_array_size(fx->events);
 
-			set_trust(eng, s, (int) level, op, reason, now_ms,
-			    now_mono_ms, fx);
+			if (!set_trust(eng, s, (int) level, op, reason, now_ms,
+			    now_mono_ms, fx)) {
+				refuse(fx, handle, op, "internal",
+				    "out of memory", NULL, now_ms);
+				goto done;
+			}
 			fx_reply(fx, handle, ok_reply("trust", json_pack(
 			    "{s:s, s:i, s:i}", "session", session, "from",
 			    from, "to", (int) level)),
@@ -1527,6 +1569,18 @@ control_msg(core_engine *eng, const char *op, const char *buf, size_t len,
 			    "normal, elevated or lockdown", NULL, now_ms);
 			goto done;
 		}
+		{
+			core_change c = { .kind = CORE_CHANGE_POSTURE };
+
+			/* in force once the row is written */
+			snprintf(c.posture, sizeof c.posture, "%s",
+			    postures[i]);
+			if (!fx_change(fx, c)) {
+				refuse(fx, handle, op, "internal",
+				    "out of memory", NULL, now_ms);
+				goto done;
+			}
+		}
 		ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s?}", "kind",
 		    "posture", "ts", (json_int_t) now_ms, "from",
 		    eng->posture, "to", postures[i], "operator", op,
@@ -1534,9 +1588,8 @@ control_msg(core_engine *eng, const char *op, const char *buf, size_t len,
 		ev = fx_event(fx, ev);
 		fx_reply(fx, handle, ok_reply("posture", json_pack("{s:s, "
 		    "s:s}", "from", eng->posture, "to", postures[i])), ev);
-		snprintf(eng->posture, sizeof eng->posture, "%s", postures[i]);
 		fx_pub(fx, "posture", json_pack("{s:s, s:s}", "posture",
-		    eng->posture, "operator", op));
+		    postures[i], "operator", op));
 	} else if (strcmp(type, "revoke") == 0) {
 		const char *session, *grant;
 		core_sess *s;
@@ -1565,11 +1618,13 @@ control_msg(core_engine *eng, const char *op, const char *buf, size_t len,
 			pol = eng->reload(eng->hook_ud, &why);
 		else
 			why = strdup("reload is not available");
-		policy_changed(eng, pol, why, op, now_ms, fx);
+		/* the reply first: pol is the fx's once it is queued */
 		fx_reply(fx, handle, pol != NULL ? ok_reply("reload",
-		    json_pack("{s:s}", "policy", pol_set_version(eng->pol))) :
-		    error_reply("policy_rejected", why, NULL),
-		    json_array_get(fx->events, first));
+		    json_pack("{s:s}", "policy", pol_set_version(pol))) :
+		    error_reply("policy_rejected", why, NULL), NULL);
+		policy_changed(eng, pol, why, op, now_ms, fx);
+		fx->replies[fx->reply_count - 1].event =
+		    json_array_get(fx->events, first);
 		free(why);
 	} else {
 		refuse(fx, handle, op, "unknown_type", "unknown control "
@@ -1614,10 +1669,10 @@ policy_changed(core_engine *eng, pol_set *pol, const char *error,
 	fx_pub(fx, "policy", json_pack("{s:s, s:b, s:s?}", "policy",
 	    pol != NULL ? pol_set_version(pol) : from, "ok", pol != NULL,
 	    "error", error));
-	if (pol != NULL) {
-		pol_set_free(eng->pol);
-		eng->pol = pol;
-	}
+	/* in force once the row is written */
+	if (pol != NULL)
+		(void) fx_change(fx, (core_change) {
+		    .kind = CORE_CHANGE_POLICY, .pol = pol });
 }
 
 void
@@ -1698,12 +1753,36 @@ out:
 	pthread_mutex_unlock(&eng->mtx);
 }
 
-void
-core_engine_committed(core_engine *eng, const core_fx *fx)
+/* Put a committed change in force (lock held). */
+static void
+apply_change(core_engine *eng, core_change *c)
 {
-	if (fx->req_count == 0)
+	core_sess *s;
+
+	switch (c->kind) {
+	case CORE_CHANGE_POSTURE:
+		snprintf(eng->posture, sizeof eng->posture, "%s", c->posture);
+		break;
+	case CORE_CHANGE_TRUST:
+		if ((s = core_sess_get(eng->sessions, c->session)) != NULL)
+			s->trust = c->trust;
+		break;
+	case CORE_CHANGE_POLICY:
+		pol_set_free(eng->pol);
+		eng->pol = c->pol;
+		c->pol = NULL;
+		break;
+	}
+}
+
+void
+core_engine_committed(core_engine *eng, core_fx *fx)
+{
+	if (fx->req_count == 0 && fx->change_count == 0)
 		return;
 	pthread_mutex_lock(&eng->mtx);
+	for (size_t i = 0; i < fx->change_count; i++)
+		apply_change(eng, &fx->changes[i]);
 	for (size_t i = 0; i < fx->req_count; i++) {
 		struct recent *r = core_map_get(eng->recent,
 		    fx->reqs[i].request);
@@ -1720,10 +1799,13 @@ core_engine_committed(core_engine *eng, const core_fx *fx)
 	pthread_mutex_unlock(&eng->mtx);
 }
 
-/* Undo the live changes (trust, posture, grants) whose audit rows could
- * not be written: nothing takes effect without its audit event. */
+/* Take back what fx did at once and whose audit rows could not be
+ * written: a session grant and an approval toward a quorum (each by its
+ * id, so the order of failures does not matter). Posture, trust and
+ * policy changes were never in force (they wait for their rows); a revoke
+ * stays, since it only takes away. */
 static void
-undo_changes(core_engine *eng, const core_fx *fx)
+undo_changes(core_engine *eng, core_fx *fx)
 {
 	size_t i;
 	json_t *ev;
@@ -1734,21 +1816,27 @@ undo_changes(core_engine *eng, const core_fx *fx)
 		    "session"));
 		core_sess *s = sid != NULL ? core_sess_get(eng->sessions, sid) :
 		    NULL;
+		core_pend *p;
 
 		if (kind == NULL)
 			continue;
-		if (strcmp(kind, "trust") == 0 && s != NULL)
-			s->trust = (int) json_integer_value(json_object_get(ev,
-			    "from"));
-		else if (strcmp(kind, "posture") == 0 &&
-		    json_is_string(json_object_get(ev, "from")))
-			snprintf(eng->posture, sizeof eng->posture, "%s",
-			    json_string_value(json_object_get(ev, "from")));
-		else if (strcmp(kind, "grant") == 0 && s != NULL &&
+		if (strcmp(kind, "grant") == 0 && s != NULL &&
 		    json_is_string(json_object_get(ev, "grant")))
 			(void) core_sess_grant_revoke(s, json_string_value(
 			    json_object_get(ev, "grant")));
+		else if (strcmp(kind, "approval") == 0 &&
+		    json_is_string(json_object_get(ev, "request")) &&
+		    json_is_string(json_object_get(ev, "operator")) &&
+		    (p = core_pend_get(eng->pending, json_string_value(
+		    json_object_get(ev, "request")))) != NULL)
+			core_pend_unapprove(p, json_string_value(
+			    json_object_get(ev, "operator")));
 	}
+	for (i = 0; i < fx->change_count; i++) {
+		free(fx->changes[i].session);
+		pol_set_free(fx->changes[i].pol);
+	}
+	fx->change_count = 0;
 }
 
 void

@@ -34,6 +34,17 @@ typedef struct core_pub {
 	json_t *msg;       /* owned */
 } core_pub;
 
+/* A change of live state that takes effect once its audit row is written
+ * (core_engine_committed), and never if it is not. */
+typedef struct core_change {
+	enum { CORE_CHANGE_POSTURE, CORE_CHANGE_TRUST,
+		CORE_CHANGE_POLICY } kind;
+	char *session;    /* owned: the session whose trust changes */
+	int trust;
+	char posture[16];
+	pol_set *pol;     /* owned until it is in force */
+} core_change;
+
 /* A request whose outcome rides on this commit. */
 typedef struct core_fx_req {
 	char request[40];
@@ -49,6 +60,8 @@ typedef struct core_fx {
 	size_t pub_count, pub_cap;
 	core_fx_req *reqs;
 	size_t req_count, req_cap;
+	core_change *changes;
+	size_t change_count, change_cap;
 	bool fallback;    /* produced by core_engine_audit_failed: on a second
 	                   * failure reply without auditing */
 } core_fx;
@@ -122,13 +135,16 @@ void core_engine_remember(core_engine *eng, const json_t *ev, int64_t now_ms);
 void core_engine_shutdown(core_engine *eng, int64_t now_ms, core_fx *fx);
 
 /* core_engine_committed is called after fx's events are durable: past
- * decisions remember their audit seq. */
-void core_engine_committed(core_engine *eng, const core_fx *fx);
+ * decisions remember their audit seq, and fx's changes (posture, trust,
+ * policy) take effect, in order. */
+void core_engine_committed(core_engine *eng, core_fx *fx);
 
 /* core_engine_audit_failed is called when fx's events could not be
  * written: every outcome in fx becomes a deny (by error, reason
  * audit_unavailable), the replies in fx are rewritten in place, and calls
- * that were escalated are closed; follow-up effects go to out. */
+ * that were escalated are closed; fx's changes are dropped, a session
+ * grant or an approval it made is taken back (a revoke stays: it only
+ * takes away); follow-up effects go to out. */
 void core_engine_audit_failed(core_engine *eng, core_fx *fx,
     int64_t now_ms, core_fx *out);
 

@@ -151,6 +151,22 @@ core_pend_approve(core_pend *p, const char *operator_name, bool *met)
 	return CS_OK;
 }
 
+void
+core_pend_unapprove(core_pend *p, const char *operator_name)
+{
+	for (int i = 0; i < p->approved_count; i++) {
+		if (strcmp(p->approved_by[i], operator_name) != 0)
+			continue;
+		free(p->approved_by[i]);
+		memmove(&p->approved_by[i], &p->approved_by[i + 1],
+		    (size_t) (p->approved_count - i - 1) *
+		    sizeof p->approved_by[0]);
+		p->approved_count--;
+		p->approved_by[p->approved_count] = NULL;
+		return;
+	}
+}
+
 cs_err
 core_pend_add_waiter(core_pend *p, uint64_t handle, int64_t until_mono_ms)
 {

@@ -72,6 +72,10 @@ size_t core_pend_count(const core_pend_q *q);
 cs_err core_pend_approve(core_pend *p, const char *operator_name,
     bool *met);
 
+/* core_pend_unapprove takes back operator_name's approval, if recorded
+ * (its audit row could not be written). */
+void core_pend_unapprove(core_pend *p, const char *operator_name);
+
 /* core_pend_add_waiter parks one more agent connection on p. CS_EFULL when
  * CORE_PEND_MAX_WAITERS are already parked. */
 cs_err core_pend_add_waiter(core_pend *p, uint64_t handle,

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT */
 #include "engine.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ static struct {
 	core_fx fx;     /* effects of the last call */
 	char *tok;      /* alice via bot, session s-1, SCOPE */
 	char version[160];
+	bool hold;      /* control_at leaves its effects uncommitted */
 } F;
 
 /* A new buffer with text's single quotes turned into double quotes. */
@@ -244,6 +246,10 @@ control_at(const char *op, uint64_t handle, int64_t now_mono,
 	core_engine_control_msg(F.eng, op, frame, strlen(frame), handle,
 	    NOW_MS + (now_mono - MONO), now_mono, &F.fx);
 	free(frame);
+	/* as the daemon's writer does once the rows are written: changes
+	 * take effect then */
+	if (!F.hold)
+		core_engine_committed(F.eng, &F.fx);
 }
 
 /* decide on request by op; more is extra members (",'scope':...") . */
@@ -2003,6 +2009,9 @@ START_TEST(test_policy_changed_applied)
 	snprintf(version, sizeof version, "%s", pol_set_version(pol));
 	fx_reset();
 	core_engine_policy_changed(F.eng, pol, NULL, "SIGHUP", NOW_MS, &F.fx);
+	/* in force only once its row is written */
+	ck_assert_str_eq(core_engine_policy_version(F.eng), F.version);
+	core_engine_committed(F.eng, &F.fx);
 	ck_assert_str_eq(core_engine_policy_version(F.eng), version);
 	ev = event_of("policy");
 	ck_assert(json_is_true(json_object_get(ev, "ok")));
@@ -2098,6 +2107,98 @@ START_TEST(test_shutdown)
 	ck_assert(core_fx_empty(&F.fx));
 	free(a);
 	free(b);
+}
+END_TEST
+
+/* ---- the same call from many threads at once ------------------------- */
+
+#define RACE_THREADS 8
+#define RACE_ROUNDS 150
+
+struct racer {
+	pthread_barrier_t *start;
+	const char *const *frames; /* one per round */
+	char request[RACE_ROUNDS][40];
+	size_t decisions;          /* decision events among its effects */
+};
+
+static void *
+racer_main(void *arg)
+{
+	struct racer *r = arg;
+
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		core_fx fx;
+
+		core_fx_init(&fx);
+		pthread_barrier_wait(r->start);
+		core_engine_agent_msg(F.eng, r->frames[i], strlen(r->frames[i]),
+		    AGENT, NOW_MS, MONO, &fx);
+		if (fx.reply_count == 1)
+			snprintf(r->request[i], 40, "%s", json_string_value(
+			    json_object_get(fx.replies[0].msg, "request")));
+		for (size_t k = 0; k < json_array_size(fx.events); k++)
+			if (strcmp(json_string_value(json_object_get(
+			    json_array_get(fx.events, k), "kind")),
+			    "decision") == 0)
+				r->decisions++;
+		core_fx_fini(&fx);
+	}
+	return NULL;
+}
+
+/* A call resent while its token (new to the engine) is being verified is
+ * answered with the first one's decision, never decided twice. */
+START_TEST(test_replay_race)
+{
+	static struct racer racers[RACE_THREADS];
+	pthread_t th[RACE_THREADS];
+	pthread_barrier_t start;
+	char *frames[RACE_ROUNDS];
+	size_t decisions = 0;
+
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		char sid[32];
+		char *tok;
+
+		/* a token the engine has not seen: verified with the lock
+		 * released */
+		snprintf(sid, sizeof sid, "race-%d", i);
+		tok = mint(key, "alice", SCOPE, -1, sid, NOW_S, 3600);
+		frames[i] = q("{'v':1,'type':'authorize','id':'dup',"
+		    "'token':'@T','tool':'fs.read'}");
+		{
+			char *at = strstr(frames[i], "@T");
+			char *f = cs_asprintf("%.*s%s%s", (int) (at - frames[i]),
+			    frames[i], tok, at + 2);
+
+			free(frames[i]);
+			frames[i] = f;
+		}
+		free(tok);
+	}
+	pthread_barrier_init(&start, NULL, RACE_THREADS);
+	for (int t = 0; t < RACE_THREADS; t++) {
+		memset(&racers[t], 0, sizeof racers[t]);
+		racers[t].start = &start;
+		racers[t].frames = (const char *const *) frames;
+		ck_assert_int_eq(pthread_create(&th[t], NULL, racer_main,
+		    &racers[t]), 0);
+	}
+	for (int t = 0; t < RACE_THREADS; t++)
+		pthread_join(th[t], NULL);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		for (int t = 1; t < RACE_THREADS; t++)
+			ck_assert_msg(strcmp(racers[t].request[i],
+			    racers[0].request[i]) == 0, "round %d: requests "
+			    "%s and %s for one call", i, racers[0].request[i],
+			    racers[t].request[i]);
+		free(frames[i]);
+	}
+	for (int t = 0; t < RACE_THREADS; t++)
+		decisions += racers[t].decisions;
+	ck_assert_uint_eq(decisions, RACE_ROUNDS);
 }
 END_TEST
 
@@ -2272,6 +2373,111 @@ START_TEST(test_audit_failed_decide)
 }
 END_TEST
 
+/* Changes wait for their rows: two posture changes in flight, both
+ * refused by the store in the order they were made, leave the posture
+ * that was last written; one refused and the next written leaves that. */
+START_TEST(test_audit_failed_changes_in_order)
+{
+	core_fx a, out;
+
+	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
+	    "'level':'lockdown'}");
+	F.hold = true;
+	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
+	    "'level':'normal'}");
+	/* not in force before its row is written */
+	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
+	ck_assert_str_eq(S(event_of("decision"), "posture"), "lockdown");
+	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
+	    "'level':'normal'}");
+	a = F.fx;
+	core_fx_init(&F.fx);
+	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
+	    "'level':'elevated'}");
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, &a, NOW_MS, &out);
+	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
+	core_fx_fini(&out);
+	core_fx_fini(&a);
+	ask(AGENT, "c-2", F.tok, "fs.read", NULL, -1);
+	ck_assert_str_eq(S(event_of("decision"), "posture"), "lockdown");
+
+	/* the first refused, the second written: the second is in force */
+	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
+	    "'level':'normal'}");
+	a = F.fx;
+	core_fx_init(&F.fx);
+	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
+	    "'level':'elevated'}");
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, &a, NOW_MS, &out);
+	core_engine_committed(F.eng, &F.fx);
+	core_fx_fini(&out);
+	core_fx_fini(&a);
+	ask(AGENT, "c-3", F.tok, "fs.read", NULL, -1);
+	ck_assert_str_eq(S(event_of("decision"), "posture"), "elevated");
+}
+END_TEST
+
+/* A trust change and a reload refused by the store never take effect. */
+START_TEST(test_audit_failed_trust_reload)
+{
+	core_fx out;
+	json_t *sess;
+	int mode = 1;
+
+	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
+	F.hold = true;
+	control_at("op1", OP, MONO, "{'v':1,'type':'trust','session':'s-1',"
+	    "'level':0}");
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
+	core_fx_fini(&out);
+	assert_error(reply_to(OP), "audit_unavailable");
+	sess = snapshot_session("s-1");
+	ck_assert_int_eq(I(sess, "trust"), 2);
+	json_decref(sess);
+	ask(AGENT, "c-2", F.tok, "fs.read", NULL, -1);
+	assert_decision(reply_to(AGENT), "allow", "policy");
+
+	core_engine_set_hooks(F.eng, NULL, reload_cb, &mode);
+	control_at("op1", OP, MONO, "{'v':1,'type':'reload'}");
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
+	core_fx_fini(&out);
+	assert_error(reply_to(OP), "audit_unavailable");
+	ck_assert_str_eq(core_engine_policy_version(F.eng), F.version);
+	ask(AGENT, "c-3", F.tok, "shell.exec", NULL, -1);
+	assert_decision(reply_to(AGENT), "deny", "policy");
+}
+END_TEST
+
+/* An approval toward a quorum whose row was not written does not count:
+ * the same operator may approve again, and one more does not decide. */
+START_TEST(test_audit_failed_approval)
+{
+	core_fx out;
+	char *request = ask_payment(AGENT, "c-1", 250, 60000);
+
+	F.hold = true;
+	decide("op1", request, "approve", NULL);
+	ck_assert_str_eq(S(reply_to(OP), "state"), "awaiting_quorum");
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
+	core_fx_fini(&out);
+	assert_error(reply_to(OP), "audit_unavailable");
+	F.hold = false;
+	decide("op2", request, "approve", NULL);
+	ck_assert_str_eq(S(reply_to(OP), "state"), "awaiting_quorum");
+	ck_assert_int_eq(I(reply_to(OP), "approvals"), 1);
+	ck_assert_uint_eq(core_engine_pending_count(F.eng), 1);
+	decide("op1", request, "approve", NULL);
+	ck_assert_str_eq(S(reply_to(OP), "state"), "decided");
+	assert_decision(reply_to(AGENT), "allow", "operator");
+	free(request);
+}
+END_TEST
+
 /* ---- core_engine_control_msg: misc ------------------------------------- */
 
 START_TEST(test_control_one_reply)
@@ -2420,6 +2626,12 @@ engine_suite(void)
 	tcase_add_test(tc, test_shutdown);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("replay race");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_replay_race);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("core_engine_committed");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_committed);
@@ -2434,6 +2646,9 @@ engine_suite(void)
 	tcase_add_test(tc, test_audit_failed_pending);
 	tcase_add_test(tc, test_audit_failed_parked);
 	tcase_add_test(tc, test_audit_failed_decide);
+	tcase_add_test(tc, test_audit_failed_changes_in_order);
+	tcase_add_test(tc, test_audit_failed_trust_reload);
+	tcase_add_test(tc, test_audit_failed_approval);
 	suite_add_tcase(s, tc);
 	return s;
 }
