@@ -600,7 +600,12 @@ handler_cb(nng_aio *aio)
 		path_len = 0;
 	memcpy(path, uri, path_len);
 	path[path_len] = '\0';
-	if (strcmp(path, "/v1/authorize") == 0) {
+	if (get && has_body(req)) {
+		/* a body nobody reads would be taken for the next request
+		 * on this connection: refuse it, and close */
+		respond_error(aio, 400, "bad_request", "GET and HEAD take no "
+		    "body", true, NULL, NULL);
+	} else if (strcmp(path, "/v1/authorize") == 0) {
 		if (strcmp(method, "POST") == 0)
 			route_authorize(h, aio, req, conn);
 		else

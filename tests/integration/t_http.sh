@@ -52,6 +52,11 @@ expect_error() {
 http GET /healthz
 assert_eq 200 "$CODE" "/healthz status"
 assert_eq "ok|ok|0" "$(jf '[.status, .audit, .pending] | join("|")')" "/healthz body"
+# a GET with a body is refused and its connection closed: the body is
+# never taken for a second request
+http GET /healthz --data-binary $'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n'
+expect_error 400 bad_request "GET with a body"
+assert_contains "Connection: close" "$HDRS" "GET with a body: connection closed"
 
 # --- decisions: 200 whatever the outcome, audited like the wire path ----
 authorize '{"tool":"fs.read","args":{"path":"/workspace/a.txt"},"id":"h-1"}'
