@@ -55,7 +55,7 @@ run() { # STAGE: one point against a fresh daemon; prints its line
 	local home=$work/home
 	rm -rf "$home"
 	mkdir -m 700 "$home"
-	echo '{"agent_contexts": 512, "max_sessions": 10000000}' \
+	echo '{"agent_contexts": 512, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' \
 	    >"$home/config.json"
 	CS_ABLATE=$1 "$bin/countersignd" --home "$home" \
 	    --policy "$root/policies/default.json" --foreground \

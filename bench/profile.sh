@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 home=$work/home
 mkdir -m 700 "$home"
-echo '{"agent_contexts": 512, "max_sessions": 10000000}' >"$home/config.json"
+echo '{"agent_contexts": 512, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' >"$home/config.json"
 "$BIN/countersignd" --home "$home" --policy policies/default.json \
     --foreground 2>"$home/countersignd.log" &
 dpid=$!

@@ -168,7 +168,7 @@ run engine-16 --engine --policy "$policy" --agents 16 --duration "$dur"
 for c in 1 16 256; do
 	for r in $(seq "$reps"); do
 		echo_run "echo-ipc-$c.$r" "ipc://$work/echo-$c.$r.ipc" "$c"
-		daemon_run "cs-ipc-$c.$r" '{"agent_contexts": 512, "max_sessions": 10000000}' "$c"
+		daemon_run "cs-ipc-$c.$r" '{"agent_contexts": 512, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' "$c"
 	done
 	median "echo-ipc-$c"
 	median "cs-ipc-$c"
@@ -177,7 +177,7 @@ for r in $(seq "$reps"); do
 	p=$(port)
 	echo_run "echo-tcp-16.$r" "tcp://127.0.0.1:$p" 16
 	p=$(port)
-	daemon_run "cs-tcp-16.$r" "{\"agent_contexts\": 512, \"max_sessions\": 10000000, \"agent_url\": \"tcp://127.0.0.1:$p\"}" 16 --url "tcp://127.0.0.1:$p"
+	daemon_run "cs-tcp-16.$r" "{\"agent_contexts\": 512, \"max_sessions\": 10000000, \"max_sessions_per_delegation\": 0, \"agent_url\": \"tcp://127.0.0.1:$p\"}" 16 --url "tcp://127.0.0.1:$p"
 done
 median echo-tcp-16
 median cs-tcp-16
@@ -185,9 +185,9 @@ median cs-tcp-16
 # --- scale: sessions known, approvals waiting ------------------------------
 # (each alternates with a fresh daemon of the same configuration)
 for r in $(seq "$reps"); do
-	daemon_run "cs-fresh.$r" '{"agent_contexts": 1536, "max_pending": 2000, "max_sessions": 10000000}' 16
-	daemon_run "cs-sessions-10k.$r" '{"agent_contexts": 1536, "max_pending": 2000, "max_sessions": 10000000}' 16 --sessions 10000
-	daemon_run "cs-pending-1k.$r" '{"agent_contexts": 1536, "max_pending": 2000, "max_sessions": 10000000}' 16 --pending 1000
+	daemon_run "cs-fresh.$r" '{"agent_contexts": 1536, "max_pending": 2000, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' 16
+	daemon_run "cs-sessions-10k.$r" '{"agent_contexts": 1536, "max_pending": 2000, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' 16 --sessions 10000
+	daemon_run "cs-pending-1k.$r" '{"agent_contexts": 1536, "max_pending": 2000, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' 16 --pending 1000
 done
 median cs-fresh
 median cs-sessions-10k

@@ -419,6 +419,13 @@ cmd_sessions(int argc, char **argv)
 		    json_string_value(json_object_get(item, "purpose")) ?
 		    json_string_value(json_object_get(item, "purpose")) : "");
 	}
+	if ((size_t) json_integer_value(json_object_get(reply,
+	    "sessions_total")) > json_array_size(json_object_get(reply,
+	    "sessions")))
+		fprintf(stderr, "countersignctl: the %zu most recently active "
+		    "of %lld sessions\n", json_array_size(json_object_get(
+		    reply, "sessions")), (long long) json_integer_value(
+		    json_object_get(reply, "sessions_total")));
 	json_decref(reply);
 	return 0;
 }

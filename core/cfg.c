@@ -15,6 +15,7 @@ core_cfg_defaults(core_cfg *cfg)
 	cfg->default_trust = 2;
 	cfg->max_pending = 1000;
 	cfg->max_sessions = 100000;
+	cfg->max_sessions_per_delegation = 10000;
 	cfg->recent_max = 20000;
 	cfg->leeway_s = 30;
 	cfg->max_wait_ms = 600000;
@@ -100,6 +101,8 @@ static const struct cfg_field cfg_fields[] = {
 	F("default_trust", CFG_INT, default_trust, 0, 4),
 	F("max_pending", CFG_SIZE, max_pending, 1, 1000000),
 	F("max_sessions", CFG_SIZE, max_sessions, 1, 10000000),
+	F("max_sessions_per_delegation", CFG_SIZE, max_sessions_per_delegation,
+	    0, 10000000),
 	F("recent_max", CFG_SIZE, recent_max, 16, 10000000),
 	F("leeway_s", CFG_MS, leeway_s, 0, 3600),
 	F("issuer", CFG_STR, issuer, 0, 0),

@@ -25,6 +25,8 @@ typedef struct core_cfg {
 	int default_trust;       /* trust when the token has none (2) */
 	size_t max_pending;      /* bound of the pending queue (1000) */
 	size_t max_sessions;     /* bound of the session table (100000) */
+	size_t max_sessions_per_delegation; /* sessions one user and agent
+	                                     * may hold (10000; 0: no bound) */
 	size_t recent_max;       /* decisions remembered for replays (20000) */
 	int64_t leeway_s;        /* token clock skew (30) */
 	char *issuer;            /* required iss, or NULL */

@@ -249,6 +249,9 @@ core_engine_new(const core_cfg *cfg, pol_set *pol, const unsigned char *key,
 	eng->pol = pol;
 	pol = NULL;
 	eng->sessions = core_sess_tab_new(cfg->max_sessions);
+	if (eng->sessions != NULL)
+		core_sess_tab_set_delegation_max(eng->sessions,
+		    cfg->max_sessions_per_delegation);
 	eng->pending = core_pend_q_new(cfg->max_pending);
 	eng->recent = core_map_new();
 	eng->dedup = core_map_new();
@@ -489,6 +492,20 @@ tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause,
 		return NULL;
 	}
 	return tok;
+}
+
+/* Take a pending call out of the queue; its session has one call less
+ * waiting. */
+static core_pend *
+pend_take(core_engine *eng, const char *request)
+{
+	core_pend *p = core_pend_take(eng->pending, request);
+	core_sess *s;
+
+	if (p != NULL && (s = core_sess_get(eng->sessions, p->session)) !=
+	    NULL && s->pending > 0)
+		s->pending--;
+	return p;
 }
 
 /* ---- remembered decisions -------------------------------------------- */
@@ -976,8 +993,15 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		info = call_info(eng, request, m, tok, session, -1, eng->posture,
 		    digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
+		if (rv == CS_EDENIED)
+			reason = cs_asprintf("%s/%s holds %zu sessions, the most "
+			    "one delegation may (max_sessions_per_delegation), "
+			    "and each of its oldest has a call waiting, a grant "
+			    "or a trust an operator set", tok->user,
+			    tok->agent, eng->cfg->max_sessions_per_delegation);
 		finalize_ev(eng, info, "deny", "error", NULL,
-		    rv == CS_EFULL ? "session table full" : "out of memory",
+		    reason != NULL ? reason : rv == CS_EFULL ?
+		    "session table full" : "out of memory",
 		    NULL, 0, handle, key, now_ms, fx);
 		info = NULL;
 		goto done;
@@ -1072,6 +1096,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	rv = core_pend_add(eng->pending, request, json_incref(info),
 	    tok->user, session, m->tool, digest, res.approvers,
 	    res.on_timeout, now_mono_ms, now_ms, timeout_ms, &p);
+	if (rv == CS_OK)
+		s->pending++;
 	if (rv != CS_OK) {
 		reason = rv == CS_EFULL ? cs_asprintf("pending queue full "
 		    "(%zu calls waiting for an operator)",
@@ -1198,7 +1224,7 @@ tick(core_engine *eng, int64_t now_ms, int64_t now_mono_ms, core_fx *fx)
 	while ((n = core_pend_expired(eng->pending, now_mono_ms, expired,
 	    EXPIRED_BATCH)) > 0) {
 		for (size_t i = 0; i < n; i++) {
-			core_pend *p = core_pend_take(eng->pending, expired[i]);
+			core_pend *p = pend_take(eng, expired[i]);
 			char *reason;
 
 			if (p == NULL)
@@ -1284,19 +1310,44 @@ ok_reply(const char *type, json_t *more)
 	return o;
 }
 
+/* Sessions a snapshot lists at most (the most recently active): a
+ * snapshot must fit a client's message bound (16 MiB) whatever the table
+ * holds. */
+#define SNAPSHOT_SESSIONS 10000
+
 struct sess_list {
-	json_t *arr;
-	int64_t now_mono_ms;
+	core_sess **v;
+	size_t n, cap;
 };
 
-/* Collect session objects. */
+/* Collect sessions. */
 static bool
-sess_json_cb(void *ud, core_sess *s)
+sess_collect_cb(void *ud, core_sess *s)
 {
 	struct sess_list *l = ud;
 
-	json_array_append_new(l->arr, core_sess_to_json(s, l->now_mono_ms));
+	if (l->n == l->cap) {
+		size_t cap = l->cap != 0 ? l->cap * 2 : 256;
+		core_sess **v = realloc(l->v, cap * sizeof *v);
+
+		if (v == NULL)
+			return false;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = s;
 	return true;
+}
+
+/* Most recently active first. */
+static int
+sess_recent_first(const void *a, const void *b)
+{
+	const core_sess *x = *(core_sess *const *) a;
+	const core_sess *y = *(core_sess *const *) b;
+
+	return x->last_ms != y->last_ms ? (x->last_ms < y->last_ms ? 1 : -1) :
+	    strcmp(x->id, y->id);
 }
 
 /* The snapshot a console starts from. */
@@ -1305,7 +1356,7 @@ snapshot(core_engine *eng, const char *operator_name, int64_t now_ms,
     int64_t now_mono_ms)
 {
 	json_t *pending = json_array(), *sessions = json_array();
-	struct sess_list ud = { sessions, now_mono_ms };
+	struct sess_list all = { NULL, 0, 0 };
 	core_pend **items;
 	size_t count = 0;
 
@@ -1315,11 +1366,19 @@ snapshot(core_engine *eng, const char *operator_name, int64_t now_ms,
 			    core_pend_to_json(items[i]));
 		free(items);
 	}
-	core_sess_each(eng->sessions, sess_json_cb, &ud);
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "operator",
+	core_sess_each(eng->sessions, sess_collect_cb, &all);
+	if (all.n > SNAPSHOT_SESSIONS)
+		qsort(all.v, all.n, sizeof *all.v, sess_recent_first);
+	for (size_t i = 0; i < all.n && i < SNAPSHOT_SESSIONS; i++)
+		json_array_append_new(sessions,
+		    core_sess_to_json(all.v[i], now_mono_ms));
+	free(all.v);
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "operator",
 	    operator_name, "posture", eng->posture, "policy",
 	    pol_set_version(eng->pol), "pending", pending, "sessions",
-	    sessions, "server_time", (json_int_t) now_ms);
+	    sessions, "sessions_total",
+	    (json_int_t) core_sess_count(eng->sessions), "server_time",
+	    (json_int_t) now_ms);
 }
 
 /* Change a session's trust level and audit it. */
@@ -1429,7 +1488,7 @@ decide(core_engine *eng, const char *op, json_t *root, uint64_t handle,
 			return;
 		}
 	}
-	p = core_pend_take(eng->pending, request);
+	p = pend_take(eng, request);
 	{
 		json_t *ops = json_array(), *ev;
 		core_sess *s = core_sess_get(eng->sessions, p->session);
@@ -1742,7 +1801,7 @@ core_engine_shutdown(core_engine *eng, int64_t now_ms, core_fx *fx)
 	if ((items = core_pend_list(eng->pending, &count)) == NULL)
 		goto out;
 	for (size_t i = 0; i < count; i++) {
-		core_pend *p = core_pend_take(eng->pending, items[i]->request);
+		core_pend *p = pend_take(eng, items[i]->request);
 
 		finalize(eng, p->info, "deny", "error", NULL, "shutdown",
 		    p->waiters, p->waiter_count, 0, p->dedup_key, now_ms, fx);
@@ -1873,7 +1932,7 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 		}
 	}
 	for (size_t i = 0; i < fx->req_count; i++) {
-		core_pend *p = core_pend_take(eng->pending,
+		core_pend *p = pend_take(eng,
 		    fx->reqs[i].request);
 		struct recent *r;
 

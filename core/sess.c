@@ -8,10 +8,20 @@
 #include "map.h"
 
 #define SESS_MAX_TOOLS 64
+#define SESS_EVICT_SCAN 64   /* oldest sessions looked at for one to forget */
+
+/* The sessions of one delegation (user and agent), least recently used
+ * first. */
+struct sess_deleg {
+	size_t count;
+	core_sess *oldest, *newest;
+};
 
 struct core_sess_tab {
 	core_map *by_id;
+	core_map *by_deleg; /* "user\x1fagent" -> struct sess_deleg */
 	size_t max_count;
+	size_t max_per_deleg;
 };
 
 core_sess_tab *
@@ -21,12 +31,62 @@ core_sess_tab_new(size_t max_count)
 
 	if ((tab = calloc(1, sizeof *tab)) == NULL)
 		return NULL;
-	if ((tab->by_id = core_map_new()) == NULL) {
+	if ((tab->by_id = core_map_new()) == NULL ||
+	    (tab->by_deleg = core_map_new()) == NULL) {
+		core_map_free(tab->by_id);
 		free(tab);
 		return NULL;
 	}
 	tab->max_count = max_count;
 	return tab;
+}
+
+void
+core_sess_tab_set_delegation_max(core_sess_tab *tab, size_t max_count)
+{
+	tab->max_per_deleg = max_count;
+}
+
+/* Unlink s from its delegation's list. */
+static void
+deleg_unlink(core_sess *s)
+{
+	struct sess_deleg *d = s->deleg;
+
+	if (s->older != NULL)
+		s->older->newer = s->newer;
+	else
+		d->oldest = s->newer;
+	if (s->newer != NULL)
+		s->newer->older = s->older;
+	else
+		d->newest = s->older;
+	s->older = s->newer = NULL;
+}
+
+/* Link s as its delegation's most recently used session. */
+static void
+deleg_link_newest(core_sess *s)
+{
+	struct sess_deleg *d = s->deleg;
+
+	s->older = d->newest;
+	s->newer = NULL;
+	if (d->newest != NULL)
+		d->newest->newer = s;
+	else
+		d->oldest = s;
+	d->newest = s;
+}
+
+/* Whether s holds nothing an operator gave, took or still has to decide:
+ * forgetting it then loses nothing a new session of the same delegation
+ * would not also start without (counters, rate). */
+static bool
+sess_forgettable(const core_sess *s)
+{
+	return s->pending == 0 && s->grant_count == 0 &&
+	    s->trust == s->initial_trust;
 }
 
 /* Free one session and everything it owns. */
@@ -59,6 +119,16 @@ sess_free_cb(void *ud, const char *key, void *value)
 	return true;
 }
 
+/* core_map_each callback that frees a delegation list head. */
+static bool
+deleg_free_cb(void *ud, const char *key, void *value)
+{
+	(void) ud;
+	(void) key;
+	free(value);
+	return true;
+}
+
 void
 core_sess_tab_free(core_sess_tab *tab)
 {
@@ -66,7 +136,32 @@ core_sess_tab_free(core_sess_tab *tab)
 		return;
 	core_map_each(tab->by_id, sess_free_cb, NULL);
 	core_map_free(tab->by_id);
+	core_map_each(tab->by_deleg, deleg_free_cb, NULL);
+	core_map_free(tab->by_deleg);
 	free(tab);
+}
+
+/* Forget the least recently used session of d that holds nothing to
+ * lose; false when none of the oldest SESS_EVICT_SCAN may be forgotten.
+ * Those that may not go to the newest end, so that the next look starts
+ * past them. */
+static bool
+deleg_forget_one(core_sess_tab *tab, struct sess_deleg *d)
+{
+	for (int i = 0; d->oldest != NULL && i < SESS_EVICT_SCAN; i++) {
+		core_sess *s = d->oldest;
+
+		deleg_unlink(s);
+		if (!sess_forgettable(s)) {
+			deleg_link_newest(s);
+			continue;
+		}
+		d->count--;
+		(void) core_map_del(tab->by_id, s->id);
+		sess_free(s);
+		return true;
+	}
+	return false;
 }
 
 core_sess *
@@ -81,12 +176,33 @@ core_sess_open(core_sess_tab *tab, const char *id, const char *user,
     int trust_cap, int64_t now_ms, core_sess **out, bool *created)
 {
 	core_sess *s;
+	struct sess_deleg *d;
+	char *dkey;
 
 	if ((s = core_map_get(tab->by_id, id)) != NULL) {
+		if (s->deleg->newest != s) {
+			deleg_unlink(s);
+			deleg_link_newest(s);
+		}
 		*out = s;
 		*created = false;
 		return CS_OK;
 	}
+	if ((dkey = cs_asprintf("%s\x1f%s", user != NULL ? user : "",
+	    agent != NULL ? agent : "")) == NULL)
+		return CS_ENOMEM;
+	if ((d = core_map_get(tab->by_deleg, dkey)) == NULL) {
+		if ((d = calloc(1, sizeof *d)) == NULL ||
+		    core_map_put(tab->by_deleg, dkey, d, NULL) != CS_OK) {
+			free(d);
+			free(dkey);
+			return CS_ENOMEM;
+		}
+	}
+	free(dkey);
+	if (tab->max_per_deleg != 0 && d->count >= tab->max_per_deleg &&
+	    !deleg_forget_one(tab, d))
+		return CS_EDENIED;
 	if (tab->max_count != 0 &&
 	    core_map_count(tab->by_id) >= tab->max_count)
 		return CS_EFULL;
@@ -106,11 +222,14 @@ core_sess_open(core_sess_tab *tab, const char *id, const char *user,
 		trust = trust_cap;
 	if (trust < CORE_TRUST_MIN)
 		trust = CORE_TRUST_MIN;
-	s->trust = trust;
+	s->trust = s->initial_trust = trust;
 	s->created_ms = now_ms;
 	s->last_ms = now_ms;
 	if (core_map_put(tab->by_id, id, s, NULL) != CS_OK)
 		goto fail;
+	s->deleg = d;
+	deleg_link_newest(s);
+	d->count++;
 	*out = s;
 	*created = true;
 	return CS_OK;

@@ -36,6 +36,11 @@ typedef struct core_sess {
 	json_t *tools;     /* owned: {"tool": count}, at most 64 tools */
 	core_grant *grants;
 	size_t grant_count;
+	int initial_trust; /* trust when opened: a change is an operator's */
+	int pending;       /* calls of this session waiting for an operator
+	                    * (kept by the engine) */
+	struct sess_deleg *deleg;           /* its delegation's list */
+	struct core_sess *older, *newer;    /* in that list, by last use */
 } core_sess;
 
 typedef struct core_sess_tab core_sess_tab;
@@ -43,6 +48,13 @@ typedef struct core_sess_tab core_sess_tab;
 /* core_sess_tab_new returns a new empty table holding at most max_count
  * sessions (0: unbounded). */
 core_sess_tab *core_sess_tab_new(size_t max_count);
+
+/* core_sess_tab_set_delegation_max bounds the sessions one delegation
+ * (user and agent) may hold (0: only the table's bound). A delegation at
+ * its bound that opens another session forgets its least recently used
+ * one that holds nothing an operator gave or has to decide: no call
+ * waiting, no grant, its trust as it was opened. */
+void core_sess_tab_set_delegation_max(core_sess_tab *tab, size_t max_count);
 
 /* core_sess_tab_free frees the table and every session. */
 void core_sess_tab_free(core_sess_tab *tab);
@@ -52,7 +64,9 @@ core_sess *core_sess_get(core_sess_tab *tab, const char *id);
 
 /* core_sess_open returns the session with id, creating it (with trust
  * capped at trust_cap, the delegation chain copied) when it is new.
- * *created says which. CS_EFULL when the table is at its bound. */
+ * *created says which. CS_EFULL when the table is at its bound,
+ * CS_EDENIED when the delegation is at its bound and none of its sessions
+ * may be forgotten (see core_sess_tab_set_delegation_max). */
 cs_err core_sess_open(core_sess_tab *tab, const char *id, const char *user,
     const char *agent, const json_t *chain, const char *purpose, int trust,
     int trust_cap, int64_t now_ms, core_sess **out, bool *created);

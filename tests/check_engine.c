@@ -2110,6 +2110,71 @@ START_TEST(test_shutdown)
 }
 END_TEST
 
+/* ---- sessions per delegation ------------------------------------------ */
+
+/* A delegation at max_sessions_per_delegation cannot forget a session
+ * with a call waiting; once it is decided, it can. */
+START_TEST(test_sessions_per_delegation)
+{
+	char *tok = mint(key, "alice", SCOPE, -1, NULL, NOW_S, 3600);
+	char request[40];
+	json_t *msg;
+
+	core_engine_free(F.eng);
+	F.cfg.max_sessions_per_delegation = 1;
+	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
+	ck_assert_ptr_nonnull(F.eng);
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'session':'x-1','tool':'payments.transfer','args':{'amount':50},"
+	    "'wait_ms':0}", tok);
+	ck_assert_str_eq(S(reply_to(AGENT), "decision"), "pending");
+	snprintf(request, sizeof request, "%s", S(reply_to(AGENT), "request"));
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'session':'x-2','tool':'fs.read'}", tok);
+	msg = reply_to(AGENT);
+	assert_decision(msg, "deny", "error");
+	ck_assert_msg(strstr(S(msg, "reason"), "max_sessions_per_delegation") !=
+	    NULL, "%s", S(msg, "reason"));
+	decide("op1", request, "approve", NULL);
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'session':'x-2','tool':'fs.read'}", tok);
+	assert_decision(reply_to(AGENT), "allow", "policy");
+	free(tok);
+}
+END_TEST
+
+/* A snapshot lists the 10,000 most recently active sessions and says how
+ * many there are. */
+START_TEST(test_snapshot_sessions_bound)
+{
+	char *tok = mint(key, "alice", SCOPE, -1, NULL, NOW_S, 3600);
+	json_t *msg, *sessions;
+	bool newest = false, oldest = false;
+	size_t i;
+	json_t *v;
+
+	core_engine_free(F.eng);
+	F.cfg.max_sessions_per_delegation = 0;
+	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
+	ck_assert_ptr_nonnull(F.eng);
+	for (int k = 0; k < 10005; k++)
+		agent_at(AGENT, MONO + k, "{'v':1,'type':'authorize',"
+		    "'token':'%s','session':'x-%d','tool':'fs.read'}", tok, k);
+	control_at("op1", OP, MONO + 20000, "{'v':1,'type':'hello'}");
+	msg = reply_to(OP);
+	sessions = json_object_get(msg, "sessions");
+	ck_assert_uint_eq(json_array_size(sessions), 10000);
+	ck_assert_int_eq(I(msg, "sessions_total"), 10005);
+	json_array_foreach(sessions, i, v) {
+		newest |= strcmp(S(v, "session"), "x-10004") == 0;
+		oldest |= strcmp(S(v, "session"), "x-0") == 0;
+	}
+	ck_assert(newest);
+	ck_assert(!oldest);
+	free(tok);
+}
+END_TEST
+
 /* ---- the same call from many threads at once ------------------------- */
 
 #define RACE_THREADS 8
@@ -2624,6 +2689,12 @@ engine_suite(void)
 	tc = tcase_create("core_engine_shutdown");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_shutdown);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sessions per delegation");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_sessions_per_delegation);
+	tcase_add_test(tc, test_snapshot_sessions_bound);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("replay race");

@@ -695,6 +695,95 @@ START_TEST(test_to_json_is_a_snapshot)
 }
 END_TEST
 
+/* ---- core_sess_tab_set_delegation_max --------------------------------- */
+
+/* Open id for user/agent (no chain); returns the rv. */
+static cs_err
+open_as(core_sess_tab *tab, const char *id, const char *user,
+    const char *agent, core_sess **out)
+{
+	bool created;
+
+	return core_sess_open(tab, id, user, agent, NULL, NULL, 2, 4, T0, out,
+	    &created);
+}
+
+/* A delegation at its bound forgets its least recently used session. */
+START_TEST(test_deleg_forgets_oldest)
+{
+	core_sess_tab *tab = core_sess_tab_new(0);
+	core_sess *s;
+
+	core_sess_tab_set_delegation_max(tab, 3);
+	ck_assert_cs_ok(open_as(tab, "a", "alice", "bot", &s));
+	ck_assert_cs_ok(open_as(tab, "b", "alice", "bot", &s));
+	ck_assert_cs_ok(open_as(tab, "c", "alice", "bot", &s));
+	ck_assert_cs_ok(open_as(tab, "a", "alice", "bot", &s)); /* used */
+	ck_assert_cs_ok(open_as(tab, "d", "alice", "bot", &s));
+	ck_assert_uint_eq(core_sess_count(tab), 3);
+	ck_assert_ptr_null(core_sess_get(tab, "b")); /* least recent */
+	ck_assert_ptr_nonnull(core_sess_get(tab, "a"));
+	ck_assert_ptr_nonnull(core_sess_get(tab, "c"));
+	ck_assert_ptr_nonnull(core_sess_get(tab, "d"));
+	/* another delegation has its own bound: nothing of alice's goes */
+	ck_assert_cs_ok(open_as(tab, "e", "alice", "other-bot", &s));
+	ck_assert_cs_ok(open_as(tab, "f", "bob", "bot", &s));
+	ck_assert_uint_eq(core_sess_count(tab), 5);
+	ck_assert_ptr_nonnull(core_sess_get(tab, "c"));
+	core_sess_tab_free(tab);
+}
+END_TEST
+
+/* Sessions holding an operator's word are never forgotten: a call
+ * waiting, a grant, a trust an operator set (a quarantine would be
+ * escaped by forgetting it). When only such remain, the bound holds. */
+START_TEST(test_deleg_keeps_operator_state)
+{
+	core_sess_tab *tab = core_sess_tab_new(0);
+	core_sess *a, *b, *c, *s;
+
+	core_sess_tab_set_delegation_max(tab, 3);
+	ck_assert_cs_ok(open_as(tab, "a", "alice", "bot", &a));
+	ck_assert_cs_ok(open_as(tab, "b", "alice", "bot", &b));
+	ck_assert_cs_ok(open_as(tab, "c", "alice", "bot", &c));
+	a->pending = 1;
+	b->trust = 0;
+	ck_assert_cs_ok(core_sess_grant_add(c, "fs.write", "op1", 60000, M0,
+	    T0, NULL));
+	s = &untouched_sess;
+	ck_assert_int_eq(open_as(tab, "d", "alice", "bot", &s), CS_EDENIED);
+	ck_assert_ptr_eq(s, &untouched_sess);
+	ck_assert_uint_eq(core_sess_count(tab), 3);
+	/* the quarantine lifted (trust as opened): b may go */
+	b->trust = b->initial_trust;
+	ck_assert_cs_ok(open_as(tab, "d", "alice", "bot", &s));
+	ck_assert_ptr_null(core_sess_get(tab, "b"));
+	ck_assert_ptr_eq(core_sess_get(tab, "a"), a);
+	ck_assert_ptr_eq(core_sess_get(tab, "c"), c);
+	core_sess_tab_free(tab);
+}
+END_TEST
+
+/* One delegation opening sessions without end stays at its bound. */
+START_TEST(test_deleg_flood)
+{
+	core_sess_tab *tab = core_sess_tab_new(100000);
+	core_sess *s;
+	char id[32];
+
+	core_sess_tab_set_delegation_max(tab, 100);
+	for (int i = 0; i < 20000; i++) {
+		snprintf(id, sizeof id, "flood-%d", i);
+		ck_assert_cs_ok(open_as(tab, id, "mallory", "bot", &s));
+	}
+	ck_assert_uint_eq(core_sess_count(tab), 100);
+	ck_assert_ptr_nonnull(core_sess_get(tab, "flood-19999"));
+	ck_assert_ptr_null(core_sess_get(tab, "flood-19899"));
+	ck_assert_cs_ok(open_as(tab, "x", "alice", "bot", &s));
+	core_sess_tab_free(tab);
+}
+END_TEST
+
 static Suite *
 sess_suite(void)
 {
@@ -721,6 +810,12 @@ sess_suite(void)
 	tcase_add_test(tc, test_open_existing);
 	tcase_add_test(tc, test_open_bound);
 	tcase_add_test(tc, test_open_unbounded_many);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("core_sess_tab_set_delegation_max");
+	tcase_add_test(tc, test_deleg_forgets_oldest);
+	tcase_add_test(tc, test_deleg_keeps_operator_state);
+	tcase_add_test(tc, test_deleg_flood);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("core_sess_count");

@@ -246,11 +246,16 @@ draw_top(tui *t)
 	fill(t, 0, 0, t->cols, R_BAR);
 	x = put(t, 0, 0, t->cols, R_BAR, " countersign ");
 	for (int v = 0; v < TUI_VIEW_COUNT; v++) {
-		char label[48];
+		char label[64];
 
 		if (v == TUI_VIEW_QUEUE)
 			snprintf(label, sizeof label, " 1 Queue %zu ",
 			    t->m->item_count);
+		else if (v == TUI_VIEW_SESSIONS &&
+		    t->m->sess_total > t->m->sess_count)
+			/* the snapshot lists the most recently active */
+			snprintf(label, sizeof label, " 2 Sessions %zu of %zu ",
+			    t->m->sess_count, t->m->sess_total);
 		else if (v == TUI_VIEW_SESSIONS)
 			snprintf(label, sizeof label, " 2 Sessions %zu ",
 			    t->m->sess_count);

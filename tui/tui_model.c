@@ -683,6 +683,9 @@ tui_model_apply_hello(tui_model *m, const json_t *reply, int64_t now_ms)
 	m->sess_count = 0;
 	json_array_foreach(sessions, i, v)
 		(void) put_session(m, v);
+	v = json_object_get(reply, "sessions_total");
+	m->sess_total = json_is_integer(v) && json_integer_value(v) >= 0 ?
+	    (size_t) json_integer_value(v) : 0;
 	sess_rebuild(m);
 	if ((v = json_object_get(reply, "operator")) != NULL &&
 	    json_is_string(v))

@@ -95,6 +95,8 @@ typedef struct tui_model {
 
 	tui_sess **sessions;   /* owned, oldest first */
 	size_t sess_count, sess_cap;
+	size_t sess_total;     /* sessions the daemon holds: a snapshot lists
+	                        * the most recently active 10,000 */
 	size_t *sess_shown;
 	size_t sess_shown_count;
 	size_t sess_sel;
