@@ -3,6 +3,7 @@
  * deciding thread for a call that comes alone; reply after commit) and
  * the deadline timer.
  * SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -34,6 +36,8 @@
 #define HTTP_TAG (1ULL << 62)
 #define TICK_MS 10
 #define GUARD_MS 500 /* how often the listeners are probed */
+#define FD_RESERVE_DIV 8 /* the HTTP ingress is stopped when fewer than
+                          * 1/8 of the descriptors are left */
 
 #ifndef CS_DEFAULT_POLICY
 #define CS_DEFAULT_POLICY "policies/default.json"
@@ -107,6 +111,8 @@ struct daemon {
 	pthread_t writer, timer, guard;
 	volatile sig_atomic_t timer_stop, guard_stop;
 	bool guard_started;
+	bool http_stopped;     /* the guard stopped the HTTP ingress */
+	bool files_short;      /* descriptors nearly exhausted (logged once) */
 	uid_t self_uid;
 	char self_name[64];
 };
@@ -856,6 +862,70 @@ guard_report(const char *what, int rv, char *cause, bool *bad)
 	free(cause);
 }
 
+/* Descriptors this process has open (limit when not one is left to
+ * look), or -1. */
+static long
+open_files(long limit)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	long n = 0;
+
+	if (dir == NULL)
+		return errno == EMFILE ? limit : -1;
+	while (readdir(dir) != NULL)
+		n++;
+	closedir(dir);
+	return n - 3; /* ".", ".." and the directory's own */
+}
+
+/* Watch the descriptors: stop the HTTP ingress when its connections take
+ * those the agent and control sockets need (nng's HTTP server keeps a
+ * connection that never finishes its request open for good; logged and
+ * audited). True when descriptors are short: the listener probes then
+ * pause, since a listener that cannot accept for want of descriptors is
+ * not broken, and a new one could not be made. */
+static bool
+guard_files(struct daemon *d)
+{
+	struct rlimit rl;
+	long n, reserve;
+	core_fx fx;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return false;
+	reserve = (long) rl.rlim_cur / FD_RESERVE_DIV;
+	if (reserve < 16)
+		reserve = 16;
+	if ((n = open_files((long) rl.rlim_cur)) < 0 ||
+	    n < (long) rl.rlim_cur - reserve) {
+		d->files_short = false;
+		return false;
+	}
+	if (d->http == NULL || d->http_stopped) {
+		if (!d->files_short)
+			cs_log("warning: %ld of %ld file descriptors open: "
+			    "listener probes paused until some are closed", n,
+			    (long) rl.rlim_cur);
+		d->files_short = true;
+		return true;
+	}
+	d->http_stopped = true;
+	d->files_short = true;
+	tp_http_stop(d->http);
+	cs_log("error: %ld of %ld file descriptors open: HTTP ingress stopped "
+	    "(connections that never finish a request?) so that the agent "
+	    "and control sockets keep accepting; restart countersignd to "
+	    "reopen it", n, (long) rl.rlim_cur);
+	core_fx_init(&fx);
+	(void) json_array_append_new(fx.events, json_pack("{s:s, s:I, s:s, "
+	    "s:I, s:I, s:s}", "kind", "ingress", "ts", (json_int_t) cs_now_ms(),
+	    "state", "stopped", "open_files", (json_int_t) n, "limit",
+	    (json_int_t) rl.rlim_cur, "reason", "file descriptors nearly "
+	    "exhausted"));
+	enqueue(d, &fx, false);
+	return true;
+}
+
 /* Guard thread: keep every listener accepting (see tp_server_check). */
 static void *
 guard_main(void *arg)
@@ -873,6 +943,8 @@ guard_main(void *arg)
 			nanosleep(&ts, NULL);
 		if (d->guard_stop)
 			break;
+		if (guard_files(d))
+			continue; /* out of descriptors: no probe can tell */
 		rv = tp_server_check(d->agent, &cause);
 		guard_report("agent", rv, cause, &bad[0]);
 		cause = NULL;

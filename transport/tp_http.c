@@ -64,6 +64,7 @@ struct tp_http {
 	int slot_count;
 	int active;            /* handler and body callbacks running now */
 	bool closing;
+	bool stopped;          /* tp_http_stop: serves nothing any more */
 	bool audit_ok;
 	core_map *binds;       /* request -> struct bind in ring */
 	struct bind *ring;
@@ -827,6 +828,21 @@ fail_owned:
 	cs_set_cause(cause, "HTTP ingress %s: %s", o->url, nng_strerror(rv));
 	nng_url_free(url);
 	return CS_ETRANSPORT;
+}
+
+void
+tp_http_stop(tp_http *h)
+{
+	bool was;
+
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->mtx);
+	was = h->stopped;
+	h->stopped = true;
+	pthread_mutex_unlock(&h->mtx);
+	if (!was)
+		nng_http_server_stop(h->srv);
 }
 
 void

@@ -49,6 +49,13 @@ cs_err tp_http_reply(tp_http *h, uint64_t handle, const void *buf,
  * answers 503 while it is not. */
 void tp_http_set_health(tp_http *h, bool audit_ok);
 
+/* tp_http_stop closes the listener and every connection for good (calls
+ * in flight are dropped; their decisions stand): the way out when
+ * connections that never finish a request hold the daemon's descriptors,
+ * since nng's HTTP server has no header timeout. Later calls are no-ops;
+ * tp_http_close is still needed. */
+void tp_http_stop(tp_http *h);
+
 /* tp_http_close stops serving: calls still waiting get 503, and the
  * callback is never called again once this returns. NULL is a no-op. */
 void tp_http_close(tp_http *h);

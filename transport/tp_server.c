@@ -345,8 +345,9 @@ probe_failed(int fd)
 
 /* Connect a plain socket to the probe URL (ipc:// path or tcp://
  * numeric host and port); -1 when nothing listens there (or the URL is
- * unusable), -2 when the connect timed out: a backlog that is full for a
- * second means a busy listener, not a broken one. */
+ * unusable), -2 when the connect timed out (a backlog that is full for a
+ * second means a busy listener, not a broken one) or no socket could be
+ * made (out of descriptors: a new listener could not be made either). */
 static int
 probe_connect(const char *url)
 {
@@ -359,8 +360,9 @@ probe_connect(const char *url)
 		if (len >= sizeof sa.sun_path)
 			return -1;
 		memcpy(sa.sun_path, url + 6, len + 1);
-		if ((fd = probe_socket(AF_UNIX, SOCK_STREAM, 0)) >= 0 &&
-		    connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0)
+		if ((fd = probe_socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+			return -2; /* no descriptor to probe with: cannot tell */
+		if (connect(fd, (struct sockaddr *) &sa, sizeof sa) != 0)
 			fd = probe_failed(fd);
 	} else {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
@@ -370,11 +372,13 @@ probe_connect(const char *url)
 
 		if (nng_url_parse(&u, url) != 0)
 			return -1;
-		if (getaddrinfo(u->u_hostname, u->u_port, &hints, &ai) == 0 &&
-		    (fd = probe_socket(ai->ai_family, ai->ai_socktype,
-		    ai->ai_protocol)) >= 0 &&
-		    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
-			fd = probe_failed(fd);
+		if (getaddrinfo(u->u_hostname, u->u_port, &hints, &ai) == 0) {
+			if ((fd = probe_socket(ai->ai_family, ai->ai_socktype,
+			    ai->ai_protocol)) < 0)
+				fd = -2; /* no descriptor: cannot tell */
+			else if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+				fd = probe_failed(fd);
+		}
 		if (ai != NULL)
 			freeaddrinfo(ai);
 		nng_url_free(u);

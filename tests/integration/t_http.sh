@@ -268,4 +268,41 @@ H4=$(new_home '{"http_listen": "http://[::1]:0/", "http_allow_remote": false}')
 start_daemon "$H4"
 assert_match 'HTTP ingress on http://\[::1\]:[0-9]+' "$(cat "$H4/daemon.log")" "IPv6 loopback"
 stop_daemon "$H4"
+
+# --- connections that never finish a request: the ingress is stopped
+# before they take the descriptors the agent socket needs ---------------
+H5=$(new_home '{"http_listen": "127.0.0.1:0"}')
+start_daemon "$H5"
+URL5=$(grep -o 'HTTP ingress on http://[^ ]*' "$H5/daemon.log" | tail -n 1 |
+    awk '{print $4}')
+TOK5=$(mint "$H5" --agent web-agent --user alice --scope 'tool:fs.*')
+prlimit --pid "$(daemon_pid "$H5")" --nofile=160:160 ||
+	fail "prlimit on the daemon"
+python3 - "${URL5#http://}" 200 >"$TEST_TMP/slow.out" 2>&1 <<'PY' &
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+held = []
+for _ in range(int(sys.argv[2])):
+    try:
+        s = socket.create_connection((host, int(port)), timeout=2)
+        s.sendall(b"POST /v1/authorize HTTP/1.1\r\nHost: x\r\n")
+        held.append(s)
+    except OSError:
+        pass
+print(len(held), flush=True)
+time.sleep(20)
+PY
+slow=$!
+wait_for 15 grep -q 'HTTP ingress stopped' "$H5/daemon.log" ||
+	fail "the ingress kept its connections: $(tail -n 3 "$H5/daemon.log")"
+assert_rc 0 ctl "$H5" ask --token "$TOK5" --tool fs.read --session s-slow \
+    --args '{"path":"/workspace/a"}'
+wait_for 5 sh -c "[ \"\$(sqlite3 '$H5/audit.db' \"SELECT COUNT(*) FROM audit WHERE kind = 'ingress'\")\" = 1 ]" ||
+	fail "no ingress audit row"
+curl -sS -m 2 -o /dev/null "$URL5/healthz" 2>/dev/null &&
+	fail "the stopped ingress still answers"
+kill "$slow" 2>/dev/null
+wait "$slow" 2>/dev/null
+assert_rc 0 ctl "$H5" audit verify
+stop_daemon "$H5"
 exit 0
