@@ -1396,6 +1396,7 @@ set_trust(core_engine *eng, core_sess *s, int level,
 	    !fx_change(fx, (core_change) { .kind = CORE_CHANGE_TRUST,
 	    .session = session, .trust = level }))
 		return false;
+	s->held++; /* not forgotten before the change is in force */
 	ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:i, s:s, s:s?}",
 	    "kind", "trust", "ts", (json_int_t) now_ms, "session", s->id,
 	    "user", s->user, "agent", s->agent, "from", s->trust, "to", level,
@@ -1823,8 +1824,11 @@ apply_change(core_engine *eng, core_change *c)
 		snprintf(eng->posture, sizeof eng->posture, "%s", c->posture);
 		break;
 	case CORE_CHANGE_TRUST:
-		if ((s = core_sess_get(eng->sessions, c->session)) != NULL)
+		if ((s = core_sess_get(eng->sessions, c->session)) != NULL) {
 			s->trust = c->trust;
+			if (s->held > 0)
+				s->held--;
+		}
 		break;
 	case CORE_CHANGE_POLICY:
 		pol_set_free(eng->pol);
@@ -1892,6 +1896,12 @@ undo_changes(core_engine *eng, core_fx *fx)
 			    json_object_get(ev, "operator")));
 	}
 	for (i = 0; i < fx->change_count; i++) {
+		core_sess *s;
+
+		if (fx->changes[i].kind == CORE_CHANGE_TRUST &&
+		    (s = core_sess_get(eng->sessions,
+		    fx->changes[i].session)) != NULL && s->held > 0)
+			s->held--;
 		free(fx->changes[i].session);
 		pol_set_free(fx->changes[i].pol);
 	}

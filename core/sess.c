@@ -85,7 +85,7 @@ deleg_link_newest(core_sess *s)
 static bool
 sess_forgettable(const core_sess *s)
 {
-	return s->pending == 0 && s->grant_count == 0 &&
+	return s->pending == 0 && s->held == 0 && s->grant_count == 0 &&
 	    s->trust == s->initial_trust;
 }
 

@@ -39,6 +39,8 @@ typedef struct core_sess {
 	int initial_trust; /* trust when opened: a change is an operator's */
 	int pending;       /* calls of this session waiting for an operator
 	                    * (kept by the engine) */
+	int held;          /* changes to it waiting for their audit rows
+	                    * (kept by the engine) */
 	struct sess_deleg *deleg;           /* its delegation's list */
 	struct core_sess *older, *newer;    /* in that list, by last use */
 } core_sess;
@@ -53,7 +55,8 @@ core_sess_tab *core_sess_tab_new(size_t max_count);
  * (user and agent) may hold (0: only the table's bound). A delegation at
  * its bound that opens another session forgets its least recently used
  * one that holds nothing an operator gave or has to decide: no call
- * waiting, no grant, its trust as it was opened. */
+ * waiting, no change waiting for its row, no grant, its trust as it was
+ * opened. */
 void core_sess_tab_set_delegation_max(core_sess_tab *tab, size_t max_count);
 
 /* core_sess_tab_free frees the table and every session. */

@@ -2143,6 +2143,43 @@ START_TEST(test_sessions_per_delegation)
 }
 END_TEST
 
+/* A session whose trust change waits for its row is not forgotten before
+ * the change is in force (a quarantine would otherwise miss it); once the
+ * store refuses the change, it may be. */
+START_TEST(test_sessions_held_by_change)
+{
+	char *tok = mint(key, "alice", SCOPE, -1, NULL, NOW_S, 3600);
+	core_fx out;
+
+	core_engine_free(F.eng);
+	F.cfg.max_sessions_per_delegation = 1;
+	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
+	ck_assert_ptr_nonnull(F.eng);
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'session':'x-1','tool':'fs.read'}", tok);
+	assert_decision(reply_to(AGENT), "allow", "policy");
+	F.hold = true;
+	control_at("op1", OP, MONO, "{'v':1,'type':'trust','session':'x-1',"
+	    "'level':0}");
+	{
+		core_fx change = F.fx;
+
+		core_fx_init(&F.fx);
+		agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+		    "'session':'x-2','tool':'fs.read'}", tok);
+		assert_decision(reply_to(AGENT), "deny", "error");
+		core_fx_init(&out);
+		core_engine_audit_failed(F.eng, &change, NOW_MS, &out);
+		core_fx_fini(&out);
+		core_fx_fini(&change);
+	}
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'session':'x-2','tool':'fs.read'}", tok);
+	assert_decision(reply_to(AGENT), "allow", "policy");
+	free(tok);
+}
+END_TEST
+
 /* A snapshot lists the 10,000 most recently active sessions and says how
  * many there are. */
 START_TEST(test_snapshot_sessions_bound)
@@ -2695,6 +2732,7 @@ engine_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_sessions_per_delegation);
 	tcase_add_test(tc, test_snapshot_sessions_bound);
+	tcase_add_test(tc, test_sessions_held_by_change);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("replay race");
