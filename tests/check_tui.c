@@ -25,6 +25,7 @@
 
 #define REPL TUI_TEXT_REPLACEMENT
 #define ESCM TUI_TEXT_ESC_MARK
+#define BELM "\xe2\x90\x87" /* U+2407, what BEL shows as */
 #define ELL TUI_TEXT_ELLIPSIS
 
 /* Every test runs in a UTF-8 locale, as the console does on a UTF-8
@@ -47,21 +48,28 @@ static const struct {
 } clean_cases[] = {
 	{ "plain text", 0, -1, 0, "plain text" },
 	{ "\x1b[31mred\x1b[0m", 0, -1, 0, ESCM "red" ESCM },
-	{ "a\x1b]0;fake title\x07" "b", 0, -1, 0, "a" ESCM "b" },
-	{ "a\x1b]0;title\x1b\\b", 0, -1, 0, "a" ESCM "b" },
-	{ "\x1b]52;c;cm0gLXJmIC8K\x07" "x", 0, -1, 0, ESCM "x" },
-	{ "\x1bPq#0;2;0;0;0#0~~@@\x1b\\" "x", 0, -1, 0, ESCM "x" },
-	{ "\x1b_apc payload\x1b\\ok", 0, -1, 0, ESCM "ok" },
+	{ "a\x1b]0;fake title\x07" "b", 0, -1, 0,
+	    "a" ESCM "0;fake title" BELM "b" },
+	{ "a\x1b]0;title\x1b\\b", 0, -1, 0, "a" ESCM "0;title" ESCM "b" },
+	{ "\x1b]52;c;cm0gLXJmIC8K\x07" "x", 0, -1, 0,
+	    ESCM "52;c;cm0gLXJmIC8K" BELM "x" },
+	{ "\x1bPq#0;2;0;0;0#0~~@@\x1b\\" "x", 0, -1, 0,
+	    ESCM "q#0;2;0;0;0#0~~@@" ESCM "x" },
+	{ "\x1b_apc payload\x1b\\ok", 0, -1, 0, ESCM "apc payload" ESCM "ok" },
 	{ "\x1b(Bx", 0, -1, 0, ESCM "x" },
 	{ "\x1b" "cx", 0, -1, 0, ESCM "x" },
 	{ "end\x1b", 0, -1, 0, "end" ESCM },
 	{ "\x1b[", 0, -1, 0, ESCM },
 	{ "\x1b[?1049h\x1b[2J\x1b[Hfake screen", 0, -1, 0,
 	    ESCM ESCM ESCM "fake screen" },
-	{ "\xc2\x9b" "31mX", 0, -1, 0, ESCM "X" },          /* C1 CSI */
-	{ "\xc2\x9d" "0;t\xc2\x9cY", 0, -1, 0, ESCM "Y" },   /* C1 OSC, ST */
-	{ "\xc2\x90q\x1b\\Z", 0, -1, 0, ESCM "Z" },          /* C1 DCS */
+	{ "\xc2\x9b" "31mX", 0, -1, 0, ESCM "31mX" },       /* C1 CSI */
+	{ "\xc2\x9d" "0;t\xc2\x9cY", 0, -1, 0, ESCM "0;t" ESCM "Y" }, /* OSC */
+	{ "\xc2\x90q\x1b\\Z", 0, -1, 0, ESCM "q" ESCM "Z" },  /* C1 DCS */
 	{ "\xc2\x85x", 0, -1, 0, REPL "x" },                 /* C1 NEL */
+	/* an OSC opened in one JSON member hides none of the next ones */
+	{ "{\"memo\": \"rent\xc2\x9d\", \"amount\": 990000, \"note\": \"\xc2\x9c\"}",
+	    0, -1, 0, "{\"memo\": \"rent" ESCM "\", \"amount\": 990000, \"note\": \""
+	    ESCM "\"}" },
 	{ "\x9b" "31m", 0, -1, 0, REPL "31m" },              /* raw 0x9b */
 	{ "abc\xe2\x80\xae" "fdp.exe", 0, -1, 0, "abc" REPL "fdp.exe" },
 	{ "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", 0, -1, 0,
@@ -153,7 +161,7 @@ START_TEST(test_clean_dup)
 
 	utf8_locale();
 	s = tui_text_dup("tool\x1b]0;x\x07", -1, 0);
-	ck_assert_str_eq(s, "tool" ESCM);
+	ck_assert_str_eq(s, "tool" ESCM "0;x" BELM);
 	free(s);
 	s = tui_text_dup(NULL, 10, 0);
 	ck_assert_str_eq(s, "");

@@ -118,27 +118,6 @@ next_cp(const unsigned char *s, size_t len, size_t *i)
 	return cp;
 }
 
-/* Skip a control string (OSC, DCS, SOS, PM, APC body) up to and including
- * its terminator: BEL, ESC \ or C1 ST; or to the end of the text. */
-static void
-skip_string(const unsigned char *s, size_t len, size_t *i)
-{
-	while (*i < len) {
-		size_t at = *i;
-		uint32_t cp = next_cp(s, len, i);
-
-		if (cp == 0x07 || cp == 0x9C)
-			return;
-		if (cp == 0x1B) {
-			if (*i < len && s[*i] == '\\')
-				(*i)++;
-			else
-				*i = at; /* a new sequence ends this one */
-			return;
-		}
-	}
-}
-
 /* Skip a CSI body: parameter bytes 0x30-0x3F, intermediates 0x20-0x2F,
  * then one final byte 0x40-0x7E. Stops before anything else. */
 static void
@@ -163,8 +142,10 @@ skip_escape(const unsigned char *s, size_t len, size_t *i)
 		(*i)++;
 		skip_csi(s, len, i);
 	} else if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') {
+		/* a control string: its introducer goes, its body stays in
+		 * sight as plain text (hiding it up to a terminator would let
+		 * an agent hide whatever follows, an amount, a recipient) */
 		(*i)++;
-		skip_string(s, len, i);
 	} else if (c >= 0x20 && c <= 0x2F) {
 		while (*i < len && s[*i] >= 0x20 && s[*i] <= 0x2F)
 			(*i)++;
@@ -225,13 +206,12 @@ tui_text_clean(const char *in, size_t in_len, int max_cols, int flags,
 		int w = 1;
 
 		if (cp == 0x1B || cp == 0x9B || cp == 0x9D || cp == 0x90 ||
-		    cp == 0x98 || cp == 0x9E || cp == 0x9F) {
+		    cp == 0x98 || cp == 0x9E || cp == 0x9F || cp == 0x9C) {
+			/* ESC drops its sequence (a CSI's parameters and an
+			 * escape's one final byte: never free text); a C1
+			 * introducer or terminator drops nothing but itself */
 			if (cp == 0x1B)
 				skip_escape(s, in_len, &i);
-			else if (cp == 0x9B)
-				skip_csi(s, in_len, &i);
-			else
-				skip_string(s, in_len, &i);
 			tok = ascii ? "?" : TUI_TEXT_ESC_MARK;
 			n = strlen(tok);
 		} else if (cp == '\t') {
