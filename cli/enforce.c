@@ -241,34 +241,102 @@ summary_of(const json_t *str, size_t limit)
 	return out;
 }
 
-/* Replace every string longer than limit inside v (objects and arrays,
- * recursively) with its summary. False on OOM. */
+/* A string longer than the limit, where it sits. */
+struct long_str {
+	json_t *parent;  /* object or array */
+	const char *key; /* member name, or NULL in an array */
+	size_t index;
+	size_t len;
+};
+
+struct long_strs {
+	struct long_str *v;
+	size_t n, cap;
+};
+
+/* Collect every string longer than limit inside v (objects and arrays,
+ * recursively). False on OOM. */
 static bool
-summarize(json_t *v, size_t limit)
+collect_long(json_t *v, size_t limit, struct long_strs *l)
 {
 	const char *key;
 	json_t *item;
 	size_t i;
-	bool ok = true;
 
 	if (json_is_object(v)) {
 		json_object_foreach(v, key, item) {
-			if (!json_is_string(item))
-				ok = ok && summarize(item, limit);
-			else if (json_string_length(item) > limit)
-				ok = ok && json_object_set_new(v, key,
-				    summary_of(item, limit)) == 0;
+			struct long_str s = { v, key, 0, 0 };
+
+			if (!json_is_string(item)) {
+				if (!collect_long(item, limit, l))
+					return false;
+				continue;
+			}
+			if ((s.len = json_string_length(item)) <= limit)
+				continue;
+			if (l->n == l->cap) {
+				size_t cap = l->cap != 0 ? l->cap * 2 : 16;
+				struct long_str *g = realloc(l->v,
+				    cap * sizeof *g);
+
+				if (g == NULL)
+					return false;
+				l->v = g;
+				l->cap = cap;
+			}
+			l->v[l->n++] = s;
 		}
 	} else if (json_is_array(v)) {
 		json_array_foreach(v, i, item) {
-			if (!json_is_string(item))
-				ok = ok && summarize(item, limit);
-			else if (json_string_length(item) > limit)
-				ok = ok && json_array_set_new(v, i,
-				    summary_of(item, limit)) == 0;
+			struct long_str s = { v, NULL, i, 0 };
+
+			if (!json_is_string(item)) {
+				if (!collect_long(item, limit, l))
+					return false;
+				continue;
+			}
+			if ((s.len = json_string_length(item)) <= limit)
+				continue;
+			if (l->n == l->cap) {
+				size_t cap = l->cap != 0 ? l->cap * 2 : 16;
+				struct long_str *g = realloc(l->v,
+				    cap * sizeof *g);
+
+				if (g == NULL)
+					return false;
+				l->v = g;
+				l->cap = cap;
+			}
+			l->v[l->n++] = s;
 		}
 	}
-	return ok;
+	return true;
+}
+
+/* Longest first. */
+static int
+long_str_cmp(const void *a, const void *b)
+{
+	const struct long_str *x = a, *y = b;
+
+	return x->len != y->len ? (x->len < y->len ? 1 : -1) : 0;
+}
+
+/* Replace one collected string with its summary; the bytes saved (an
+ * estimate), or SIZE_MAX on OOM. */
+static size_t
+summarize_one(const struct long_str *s, size_t limit)
+{
+	json_t *item = s->key != NULL ? json_object_get(s->parent, s->key) :
+	    json_array_get(s->parent, s->index);
+	json_t *sum = summary_of(item, limit);
+	size_t sum_len = sum != NULL ? json_string_length(sum) : 0;
+
+	if (sum == NULL || (s->key != NULL ?
+	    json_object_set_new(s->parent, s->key, sum) :
+	    json_array_set_new(s->parent, s->index, sum)) != 0)
+		return SIZE_MAX;
+	return s->len > sum_len ? s->len - sum_len : 0;
 }
 
 /* Canonical length of v, or SIZE_MAX on OOM. */
@@ -293,10 +361,33 @@ enforce_args_fit(json_t *args, size_t max_len, char **cause)
 
 	if (len <= max_len)
 		return json_incref(args);
+	/* the longest strings are summarized first, and only until the
+	 * arguments fit: a short field a policy reads (a path, a command)
+	 * stays whole unless it is itself among the longest */
 	for (size_t i = 0; i < CS_ARRAY_LEN(limits); i++) {
 		json_t *copy = json_deep_copy(args);
+		struct long_strs l = { NULL, 0, 0 };
+		size_t est = len, j = 0;
+		bool ok = copy != NULL && collect_long(copy, limits[i], &l);
 
-		if (copy == NULL || !summarize(copy, limits[i])) {
+		if (ok)
+			qsort(l.v, l.n, sizeof *l.v, long_str_cmp);
+		while (ok && j < l.n) {
+			size_t saved;
+
+			if (est <= max_len) {
+				/* the estimate says it fits: measure */
+				if ((est = canon_len(copy)) <= max_len)
+					break;
+			}
+			if ((saved = summarize_one(&l.v[j++], limits[i])) ==
+			    SIZE_MAX)
+				ok = false;
+			else
+				est = est > saved ? est - saved : 0;
+		}
+		free(l.v);
+		if (!ok) {
 			json_decref(copy);
 			cs_set_cause(cause, "out of memory");
 			return NULL;

@@ -77,6 +77,12 @@ hook "$big"
 assert_eq allow "$(decision)" "big Write"
 assert_match '^x+\.\.\. \[204800 bytes, sha256:[0-9a-f]{64}\]$' \
     "$(jf .args.content "$(decision_of toolu_big)")" "big content summarized"
+# only the longest strings are summarized: a 1,239-byte path that leaves
+# the workspace, next to 30 KB of content, is still read whole
+esc=$(python3 -c 'print("/workspace/" + "./" * 600 + "../root/.ssh/authorized_keys")')
+hook "$(variant "$EV/write.json" ".tool_input.file_path = \"$esc\" | .tool_input.content = (\"#\" * 30000) | .tool_use_id = \"toolu_esc\"")"
+assert_eq deny "$(decision)" "a long path that leaves the workspace, next to big content"
+assert_eq "$esc" "$(jf .args.path "$(decision_of toolu_esc)")" "the path reached the policy whole"
 
 # --- Bash: the shipped policy refuses rm -rf ~, asks about the rest ----------
 hook "$(variant "$EV/bash.json" '.tool_input.command = "rm -rf ~/" | .tool_use_id = "toolu_rm"')"
