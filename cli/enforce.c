@@ -14,7 +14,7 @@
 #include "home.h"
 
 /* How much longer than the wait the transport waits for the reply. */
-#define REPLY_MARGIN_MS 15000
+#define REPLY_MARGIN_MS 3000
 
 /* Set a verdict's reason from a format. */
 static void

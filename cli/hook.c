@@ -102,7 +102,7 @@ read_stdin(size_t *len, bool *too_big)
 	*too_big = false;
 	while (buf != NULL) {
 		if (*len == cap) {
-			if (cap > HOOK_EVENT_MAX) {
+			if (cap >= HOOK_EVENT_MAX) {
 				*too_big = true;
 				free(buf);
 				return NULL;

@@ -23,6 +23,7 @@
 
 /* Largest JSON-RPC message accepted from the client. */
 #define MCP_LINE_MAX (16u << 20)
+#define MCP_DEPTH_MAX 64 /* deepest message nesting looked into */
 
 /* While a call waits for an operator, report progress this often. */
 #define MCP_PROGRESS_MS_DEFAULT 10000
@@ -425,6 +426,7 @@ tcall_fini(struct tcall *t)
 struct progress {
 	json_t *token; /* borrowed progressToken */
 	const char *tool;
+	int64_t count; /* notifications sent: MCP wants progress to rise */
 };
 
 /* enforce_wait_cb: tell the client the call still waits for an operator;
@@ -436,6 +438,8 @@ progress_cb(void *ud, int64_t elapsed_ms, const char *request)
 	char *text;
 	json_t *msg;
 
+	(void) elapsed_ms; /* progress counts notifications: it must rise */
+
 	if (!gw.quiet)
 		gw_log("%s waits for an operator (request %s)", p->tool,
 		    request != NULL ? request : "-");
@@ -445,7 +449,7 @@ progress_cb(void *ud, int64_t elapsed_ms, const char *request)
 	    "(request %s)", p->tool, request != NULL ? request : "-");
 	msg = json_pack("{s:s, s:s, s:{s:O, s:I, s:s}}", "jsonrpc", "2.0",
 	    "method", "notifications/progress", "params", "progressToken",
-	    p->token, "progress", (json_int_t) (elapsed_ms / 1000),
+	    p->token, "progress", (json_int_t) ++p->count,
 	    "message", text != NULL ? text : "countersign: waiting");
 	free(text);
 	if (msg != NULL)
@@ -461,7 +465,7 @@ authorize(struct tcall *t, json_t **reply)
 {
 	enforce_verdict v = { 0 };
 	enforce_call call = { 0 };
-	struct progress prog = { t->progress, t->tool };
+	struct progress prog = { t->progress, t->tool, 0 };
 	json_t *context = NULL, *args;
 	char *token = NULL, *cause = NULL, *text, idbuf[64];
 
@@ -680,20 +684,38 @@ oom:
 	}
 }
 
-/* One complete line from the client. */
+/* One complete line from the client (CRs in it become spaces). */
 static void
-client_line(const char *line, size_t len)
+client_line(char *line, size_t len)
 {
 	json_error_t jerr;
 	json_t *msg, *item;
 	size_t i, calls = 0;
 	char text[256];
 
-	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
-	    line[len - 1] == '\t'))
+	/* a CR can only be whitespace in JSON (inside a string it is not
+	 * valid), but a server that reads lines may end a line at it and
+	 * find a whole tools/call between two CRs of what was one message
+	 * here: it goes on as a space, so both read one line */
+	for (char *cr = memchr(line, '\r', len); cr != NULL;
+	    cr = memchr(cr + 1, '\r', len - (size_t) (cr + 1 - line)))
+		*cr = ' ';
+	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
 		len--;
 	if (len == 0)
 		return;
+	if (!cs_json_depth_ok(line, len, MCP_DEPTH_MAX)) {
+		json_t *e;
+
+		snprintf(text, sizeof text, "Invalid request (countersign-mcp): "
+		    "nested deeper than %d levels", MCP_DEPTH_MAX);
+		gw_log("dropped a message nested deeper than %d levels",
+		    MCP_DEPTH_MAX);
+		if ((e = rpc_error(NULL, RPC_INVALID_REQUEST, text)) != NULL)
+			send_client(e);
+		json_decref(e);
+		return;
+	}
 	/* Anything we cannot parse is not passed on: a server with a more
 	 * lenient parser might read a tools/call into it. */
 	msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,

@@ -104,6 +104,23 @@ assert_eq "deny|policy|mcp-no-write" \
 assert_eq 3 "$(history_json "$H" --tool mcp.fs.write_file | jq -r 'select(.kind == "decision")' | jq -s length)" \
     "denied write calls audited (single, batch, notification)"
 
+# a tools/call between two CRs of one message (a server that ends lines
+# at CR would read it alone) reaches the server as one line, CRs as
+# spaces; a message nested deeper than 64 levels is refused
+{
+	printf '{"x":\r{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/etc/passwd"}}}\r}\n'
+	python3 -c 'print("{\"jsonrpc\":\"2.0\",\"id\":22,\"method\":\"ping\",\"params\":{\"a\":" + "[" * 1000 + "]" * 1000 + "}}")'
+	printf '%s\n' '{"jsonrpc":"2.0","id":23,"method":"ping"}'
+} >"$IN"
+assert_rc 0 gw --server fs -- cat
+printf '%s\n' "$OUT" >"$GOT"
+grep -q $'\r' "$GOT" && fail "a CR reached the server"
+assert_eq '{"x": {"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/etc/passwd"}}} }' \
+    "$(grep -F '"x":' "$GOT")" "the CR-wrapped message, as one line"
+r=$(jq -c 'select(type == "object" and .error.code == -32600)' "$GOT")
+assert_contains "nested deeper than 64 levels" "$(jf .error.message "$r")" "deep message refused"
+grep -qxF '{"jsonrpc":"2.0","id":23,"method":"ping"}' "$GOT" || fail "message after a deep one not relayed"
+
 # a configured name replaces mcp.<server>.<tool> (outside this token's
 # scope: denied at admission)
 printf '%s\n' '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/srv/m"}}}' \
