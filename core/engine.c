@@ -1315,6 +1315,12 @@ ok_reply(const char *type, json_t *more)
  * holds. */
 #define SNAPSHOT_SESSIONS 10000
 
+/* Bytes of pending calls' arguments a snapshot carries in full (about
+ * 6 MiB of the 16); past it a call's arguments are replaced by their size
+ * (args_elided), so 1,000 calls of 32 KB each still fit. */
+#define SNAPSHOT_ARGS_BUDGET (6u << 20)
+#define SNAPSHOT_ARGS_SMALL 1024 /* always carried in full */
+
 struct sess_list {
 	core_sess **v;
 	size_t n, cap;
@@ -1361,9 +1367,27 @@ snapshot(core_engine *eng, const char *operator_name, int64_t now_ms,
 	size_t count = 0;
 
 	if ((items = core_pend_list(eng->pending, &count)) != NULL) {
-		for (size_t i = 0; i < count; i++)
-			json_array_append_new(pending,
-			    core_pend_to_json(items[i]));
+		size_t budget = SNAPSHOT_ARGS_BUDGET;
+
+		for (size_t i = 0; i < count; i++) {
+			json_t *o = core_pend_to_json(items[i]);
+			char *args = o != NULL ? json_dumps(json_object_get(o,
+			    "args"), JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+			size_t len = args != NULL ? strlen(args) : 0;
+
+			free(args);
+			if (o != NULL && len > SNAPSHOT_ARGS_SMALL &&
+			    len > budget) {
+				/* the arguments come with the call's own
+				 * pending event, and are in the audit store */
+				json_object_set_new(o, "args", json_null());
+				json_object_set_new(o, "args_elided",
+				    json_integer((json_int_t) len));
+			} else if (len > SNAPSHOT_ARGS_SMALL) {
+				budget -= len;
+			}
+			json_array_append_new(pending, o);
+		}
 		free(items);
 	}
 	core_sess_each(eng->sessions, sess_collect_cb, &all);

@@ -2143,6 +2143,49 @@ START_TEST(test_sessions_per_delegation)
 }
 END_TEST
 
+/* Many calls with big arguments waiting: every call is in the snapshot,
+ * the arguments of those past the budget (6 MiB) replaced by their size,
+ * so that 1,000 calls of 32 KB would still fit a client's 16 MiB. */
+START_TEST(test_snapshot_pending_bound)
+{
+	char *memo = malloc(12001), *text;
+	json_t *msg, *v;
+	size_t i, elided = 0, full = 0;
+
+	memset(memo, 'm', 12000);
+	memo[12000] = '\0';
+	for (int k = 0; k < 600; k++) {
+		char id[16];
+
+		snprintf(id, sizeof id, "big-%d", k);
+		agent_at(AGENT, MONO, "{'v':1,'type':'authorize','id':'%s',"
+		    "'token':'%s','tool':'payments.transfer',"
+		    "'args':{'amount':50,'memo':'%s'},'wait_ms':0}", id, F.tok,
+		    memo);
+		ck_assert_str_eq(S(reply_to(AGENT), "decision"), "pending");
+	}
+	control_at("op1", OP, MONO, "{'v':1,'type':'hello'}");
+	msg = reply_to(OP);
+	ck_assert_uint_eq(json_array_size(json_object_get(msg, "pending")), 600);
+	json_array_foreach(json_object_get(msg, "pending"), i, v) {
+		if (json_is_integer(json_object_get(v, "args_elided"))) {
+			ck_assert(json_is_null(json_object_get(v, "args")));
+			elided++;
+		} else {
+			ck_assert_uint_eq(strlen(S(json_object_get(v, "args"),
+			    "memo")), 12000);
+			full++;
+		}
+	}
+	ck_assert_uint_gt(full, 400);
+	ck_assert_uint_gt(elided, 0);
+	text = json_dumps(msg, JSON_COMPACT);
+	ck_assert_uint_lt(strlen(text), 16u << 20);
+	free(text);
+	free(memo);
+}
+END_TEST
+
 /* A session whose trust change waits for its row is not forgotten before
  * the change is in force (a quarantine would otherwise miss it); once the
  * store refuses the change, it may be. */
@@ -2733,6 +2776,7 @@ engine_suite(void)
 	tcase_add_test(tc, test_sessions_per_delegation);
 	tcase_add_test(tc, test_snapshot_sessions_bound);
 	tcase_add_test(tc, test_sessions_held_by_change);
+	tcase_add_test(tc, test_snapshot_pending_bound);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("replay race");

@@ -662,7 +662,12 @@ detail_lines(tui *t, const tui_item *it, struct dlines *d, int width)
 	dl_add(d, "WHY", R_NORMAL, "%s", tui_json_str(r, "reason", "-"));
 	chain_text(t, json_object_get(r, "chain"), buf, sizeof buf);
 	dl_add(d, "CHAIN", R_NORMAL, "%s", buf[0] ? buf : it->agent);
-	args_lines(t, d, json_object_get(r, "args"), width);
+	if (json_is_integer(json_object_get(r, "args_elided")))
+		dl_add(d, "ARGS", R_WARN, "%lld bytes, too large for the "
+		    "snapshot: see history (h, / request:ID)", (long long)
+		    json_integer_value(json_object_get(r, "args_elided")));
+	else
+		args_lines(t, d, json_object_get(r, "args"), width);
 	if (s != NULL)
 		dl_add(d, "SESSION", trust_role(s->trust), "%s %s trust %d %s "
 		    "%s %lld calls, %lld denied", it->session, sep, s->trust,

@@ -254,12 +254,29 @@ cursor_jumped(tui *t)
 	return true;
 }
 
+/* Whether the call's arguments are on screen: a snapshot too large for
+ * every call's arguments leaves some out (args_elided), and nobody
+ * approves what they cannot see. */
+static bool
+args_seen(tui *t, const tui_item *it)
+{
+	json_t *n = json_object_get(it->raw, "args_elided");
+
+	if (n == NULL)
+		return true;
+	tui_notice(t, TUI_WARN, "this call's arguments (%lld bytes) were too "
+	    "large for the snapshot: read them in history (h, then / "
+	    "request:%s) or decide with countersignctl",
+	    (long long) json_integer_value(n), it->request);
+	return false;
+}
+
 static void
 key_approve(tui *t)
 {
 	tui_item *it = selected_call(t);
 
-	if (it == NULL || cursor_jumped(t))
+	if (it == NULL || !args_seen(t, it) || cursor_jumped(t))
 		return;
 	tui_act_decide(t, it->request, true, false, 0, NULL, false);
 }
@@ -270,7 +287,7 @@ key_approve_session(tui *t)
 	tui_item *it = selected_call(t);
 	char label[160];
 
-	if (it == NULL || cursor_jumped(t))
+	if (it == NULL || !args_seen(t, it) || cursor_jumped(t))
 		return;
 	snprintf(label, sizeof label, "grant %s to session %s for (15m, "
 	    "1h): ", it->tool, it->session);
