@@ -1147,15 +1147,24 @@ sql_append(char *buf, size_t size, size_t *used, const char *s)
 	return true;
 }
 
-/* Wrap needle in % for LIKE, escaping \, % and _ with \ (new string). */
+/* Wrap needle in % for LIKE, escaping \, % and _ with \ (new string).
+ * The search runs on the rows' JSON text, so the needle is first written
+ * the way that text writes it (a quote as \", a backslash as \\, a tab
+ * as \t): a value is found as the operator reads it. */
 static char *
-like_pattern(const char *needle)
+like_pattern(const char *text)
 {
-	size_t len = strlen(needle), j = 0;
+	json_t *str = json_string(text);
+	char *enc = str != NULL ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+	const char *needle = enc != NULL ? enc + 1 : text; /* past the " */
+	size_t len = enc != NULL ? strlen(enc) - 2 : strlen(text), j = 0;
 	char *p = malloc(2 * len + 3);
 
-	if (p == NULL)
+	json_decref(str);
+	if (p == NULL) {
+		free(enc);
 		return NULL;
+	}
 	p[j++] = '%';
 	for (size_t i = 0; i < len; i++) {
 		if (needle[i] == '\\' || needle[i] == '%' || needle[i] == '_')
@@ -1164,6 +1173,7 @@ like_pattern(const char *needle)
 	}
 	p[j++] = '%';
 	p[j] = '\0';
+	free(enc);
 	return p;
 }
 
