@@ -15,6 +15,8 @@
 #include "map.h"
 
 #define INFLIGHT_MAX 8        /* deliveries at once */
+#define INFLIGHT_TARGET 4     /* of them to one webhook: a receiver that
+                               * stalls holds up no other's pages */
 #define BACKOFF_CAP_MS 60000
 #define IDLE_WAKE_MS 1000
 #define STALE_MS 60000        /* forget a call this long past its deadline */
@@ -56,6 +58,7 @@ struct target {
 	char label[200];           /* "webhook 1 (http://host:port)": the
 	                            * path may hold a secret, so it is never
 	                            * logged */
+	int inflight;              /* its deliveries under way */
 };
 
 struct tp_webhook {
@@ -502,7 +505,7 @@ start_pages(tp_webhook *wh, int64_t now)
 	struct page *p, *after;
 
 	for (p = wh->q_head; p != NULL; p = after) {
-		const struct target *tg;
+		struct target *tg;
 		struct watch *w;
 
 		after = p->next;
@@ -513,8 +516,10 @@ start_pages(tp_webhook *wh, int64_t now)
 		}
 		if (wh->inflight >= INFLIGHT_MAX)
 			break;
-		queue_unlink(wh, p);
 		tg = &wh->targets[p->target];
+		if (tg->inflight >= INFLIGHT_TARGET)
+			continue; /* its turn comes when one of them ends */
+		queue_unlink(wh, p);
 		w = core_map_get(wh->watches, p->request);
 		if (w == NULL || now >= w->deadline_mono) {
 			cs_log("%s: %s page for %s not sent: %s", tg->label,
@@ -565,6 +570,7 @@ start_pages(tp_webhook *wh, int64_t now)
 			wh->f_head->prev = p;
 		wh->f_head = p;
 		wh->inflight++;
+		tg->inflight++;
 	}
 	return next;
 }
@@ -573,7 +579,7 @@ start_pages(tp_webhook *wh, int64_t now)
 static void
 attempt_done(tp_webhook *wh, struct page *p, CURLcode res)
 {
-	const struct target *tg = &wh->targets[p->target];
+	struct target *tg = &wh->targets[p->target];
 	long code = 0;
 	int64_t now = cs_mono_ms(), delay;
 	bool ok, retry;
@@ -586,6 +592,7 @@ attempt_done(tp_webhook *wh, struct page *p, CURLcode res)
 	if (p->next != NULL)
 		p->next->prev = p->prev;
 	wh->inflight--;
+	tg->inflight--;
 	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_multi_remove_handle(wh->multi, p->easy);
 	curl_easy_cleanup(p->easy);

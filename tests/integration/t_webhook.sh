@@ -152,4 +152,21 @@ start=$(date +%s%N)
 assert_rc 0 ctl "$H2" ask --token "$TOK2" --tool fs.read --args '{"path":"/workspace/b"}'
 [ "$(ms_since "$start")" -lt 1000 ] || fail "a decision waited for the queue"
 stop_daemon "$H2"
+
+# a receiver that hangs holds up no other webhook's pages
+H3=$(new_home "{\"webhooks\": [
+  {\"url\": \"$BASE/hang/h3\", \"after_s\": 1, \"before_deadline_s\": 0,
+   \"timeout_ms\": 20000, \"retries\": 0},
+  {\"url\": \"$BASE/generic/h3\", \"after_s\": 1, \"before_deadline_s\": 0,
+   \"timeout_ms\": 3000, \"retries\": 0}]}")
+start_daemon "$H3" --policy "$TEST_TMP/policy.json"
+LOG=$H3/daemon.log
+TOK3=$(mint "$H3" --agent pay-bot --user alice --scope 'tool:*')
+for i in $(seq 1 12); do
+	ctl "$H3" ask --token "$TOK3" --tool payments.transfer --args "{\"n\":$i}" \
+	    --wait 0 >/dev/null
+done
+wait_for 8 has_pages 12 '.path == "/generic/h3"' ||
+	fail "pages to a healthy webhook waited behind a hanging one: $(page_count '.path == "/generic/h3"') of 12"
+stop_daemon "$H3"
 exit 0
