@@ -553,6 +553,10 @@ struct job {
 	char *line;   /* the original bytes */
 	size_t len;
 	json_t *msg;  /* parsed: an object or an array (batch) */
+	struct inflight **calls; /* each tools/call, registered by the
+	                          * client's thread before the next line is
+	                          * read: a cancel right after it finds it */
+	size_t call_count;
 };
 
 /* Thread: authorize a single tools/call, then forward it or answer. */
@@ -566,7 +570,7 @@ single_main(void *arg)
 	bool allowed;
 
 	tcall_init(&t, job->msg);
-	f = inflight_add(t.id);
+	f = job->call_count > 0 ? job->calls[0] : NULL;
 	allowed = authorize(&t, &reply);
 	if (inflight_remove(f)) {
 		if (!gw.quiet)
@@ -581,6 +585,7 @@ single_main(void *arg)
 	json_decref(reply);
 	tcall_fini(&t);
 	json_decref(job->msg);
+	free(job->calls);
 	free(job->line);
 	free(job);
 	job_done();
@@ -596,7 +601,7 @@ batch_main(void *arg)
 {
 	struct job *job = arg;
 	json_t *fwd = json_array(), *answers = json_array(), *item, *reply;
-	size_t i;
+	size_t i, k = 0;
 	char *text;
 	bool allowed;
 
@@ -609,7 +614,7 @@ batch_main(void *arg)
 			continue;
 		}
 		tcall_init(&t, item);
-		f = inflight_add(t.id);
+		f = k < job->call_count ? job->calls[k++] : NULL;
 		allowed = authorize(&t, &reply);
 		if (inflight_remove(f))
 			json_decref(reply); /* cancelled: neither */
@@ -632,6 +637,7 @@ batch_main(void *arg)
 	json_decref(fwd);
 	json_decref(answers);
 	json_decref(job->msg);
+	free(job->calls);
 	free(job->line);
 	free(job);
 	job_done();
@@ -655,6 +661,27 @@ start_job(const char *line, size_t len, json_t *msg, bool batch)
 	job->line[len] = '\0';
 	job->len = len;
 	job->msg = json_incref(msg);
+	{
+		size_t n = batch ? json_array_size(msg) : 1, i;
+		json_t *item;
+
+		if ((job->calls = calloc(n, sizeof *job->calls)) == NULL) {
+			json_decref(job->msg);
+			free(job->line);
+			free(job);
+			goto oom;
+		}
+		if (!batch) {
+			job->calls[job->call_count++] = inflight_add(
+			    json_object_get(msg, "id"));
+		} else {
+			json_array_foreach(msg, i, item)
+				if (is_tools_call(item))
+					job->calls[job->call_count++] =
+					    inflight_add(json_object_get(item,
+					    "id"));
+		}
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -668,6 +695,9 @@ start_job(const char *line, size_t len, json_t *msg, bool batch)
 	}
 	pthread_attr_destroy(&attr);
 	job_done();
+	for (size_t i = 0; i < job->call_count; i++)
+		(void) inflight_remove(job->calls[i]);
+	free(job->calls);
 	json_decref(job->msg);
 	free(job->line);
 	free(job);

@@ -121,6 +121,14 @@ r=$(jq -c 'select(type == "object" and .error.code == -32600)' "$GOT")
 assert_contains "nested deeper than 64 levels" "$(jf .error.message "$r")" "deep message refused"
 grep -qxF '{"jsonrpc":"2.0","id":23,"method":"ping"}' "$GOT" || fail "message after a deep one not relayed"
 
+# a call cancelled on the very next line is not run, even when allowed
+printf '%s\n' '{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/srv/c"}}}' \
+    '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":31}}' >"$IN"
+assert_rc 0 gw --server fs -- cat
+printf '%s\n' "$OUT" >"$GOT"
+assert_eq 0 "$(jq -c 'select(type == "object" and .id == 31)' "$GOT" | grep -c .)" \
+    "a call cancelled right after it was sent reached the server"
+
 # a configured name replaces mcp.<server>.<tool> (outside this token's
 # scope: denied at admission)
 printf '%s\n' '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/srv/m"}}}' \
