@@ -866,7 +866,9 @@ static void *
 relay_main(void *arg)
 {
 	char chunk[65536];
-	bool mid_line = false, ok = true;
+	char *part = NULL;   /* a line begun and not ended, kept aside */
+	size_t part_len = 0, part_cap = 0;
+	bool streaming = false, ok = true;
 	ssize_t n;
 
 	(void) arg;
@@ -883,23 +885,60 @@ relay_main(void *arg)
 
 			nl = memchr(p, '\n', (size_t) (end - p));
 			seg = (size_t) ((nl != NULL ? nl + 1 : end) - p);
-			if (!mid_line) {
+			if (nl == NULL && !streaming &&
+			    part_len + seg <= MCP_LINE_MAX) {
+				/* the rest of the line may be slow to come:
+				 * keep it aside, our stdout stays free for
+				 * the gateway's own answers meanwhile */
+				if (part_len + seg > part_cap) {
+					size_t cap = part_cap != 0 ? part_cap :
+					    65536;
+					char *g;
+
+					while (cap < part_len + seg)
+						cap *= 2;
+					if ((g = realloc(part, cap)) == NULL)
+						goto stream;
+					part = g;
+					part_cap = cap;
+				}
+				memcpy(part + part_len, p, seg);
+				part_len += seg;
+				p += seg;
+				continue;
+			}
+stream:
+			/* a whole line (or one too long to keep aside, which
+			 * goes out as it comes, stdout held) */
+			if (!streaming) {
 				pthread_mutex_lock(&gw.out_lock);
-				mid_line = true;
+				streaming = true;
+				if (ok && part_len > 0 &&
+				    !write_all(STDOUT_FILENO, part, part_len))
+					ok = false;
+				part_len = 0;
 			}
 			if (ok && !write_all(STDOUT_FILENO, p, seg))
 				ok = false;
 			p += seg;
 			if (nl != NULL) {
 				pthread_mutex_unlock(&gw.out_lock);
-				mid_line = false;
+				streaming = false;
 			}
 		}
 		if (!ok)
 			client_went_away(); /* keep draining the server */
 	}
-	if (mid_line)
+	if (!streaming && part_len > 0) {
+		/* the server ended in the middle of a line: pass on what came */
+		pthread_mutex_lock(&gw.out_lock);
+		streaming = true;
+		if (ok)
+			(void) write_all(STDOUT_FILENO, part, part_len);
+	}
+	if (streaming)
 		pthread_mutex_unlock(&gw.out_lock);
+	free(part);
 	pthread_mutex_lock(&gw.lock);
 	gw.relay_done = true;
 	pthread_cond_broadcast(&gw.cond);

@@ -129,6 +129,20 @@ printf '%s\n' "$OUT" >"$GOT"
 assert_eq 0 "$(jq -c 'select(type == "object" and .id == 31)' "$GOT" | grep -c .)" \
     "a call cancelled right after it was sent reached the server"
 
+# a server that stalls in the middle of a line holds up neither the
+# gateway's own answers nor its shutdown when the client leaves
+printf '%s\n' '{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/srv/x","content":"x"}}}' \
+    'not json' >"$IN"
+start=$(date +%s%N)
+assert_rc 143 timeout 20 "$MCP" --home "$H" --token-file "$TOKF" --server fs --grace 1s \
+    -- python3 -c 'import sys, time
+sys.stdout.write("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"data\":\"")
+sys.stdout.flush()
+time.sleep(60)' < <(sleep 1; cat "$IN")
+[ "$(ms_since "$start")" -lt 10000 ] || fail "the gateway took $(ms_since "$start") ms to stop a stalled server"
+printf '%s\n' "$OUT" >"$GOT"
+assert_eq true "$(jf .result.isError "$(reply 41 "$GOT")")" "denial sent while the server stalled mid-line"
+
 # a configured name replaces mcp.<server>.<tool> (outside this token's
 # scope: denied at admission)
 printf '%s\n' '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/srv/m"}}}' \
