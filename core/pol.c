@@ -529,6 +529,16 @@ test_fini(struct test *t)
 	t->kid_count = 0;
 }
 
+/* Whether glob matches one of the names in domain (NULL-ended). */
+static bool
+glob_in(const char *glob, const char *const *domain)
+{
+	for (size_t i = 0; domain[i] != NULL; i++)
+		if (cs_glob_match(glob, domain[i]))
+			return true;
+	return false;
+}
+
 /* Check a plain string against the field's type and domain. */
 static cs_err
 check_string_test(const struct cctx *c, const char *where,
@@ -538,7 +548,10 @@ check_string_test(const struct cctx *c, const char *where,
 		return perr(c, where, "\"%s\" is a string but %s is a number",
 		    s, f->name);
 	}
-	if (f->domain != NULL && !is_glob(s) && !key_in(s, f->domain)) {
+	if (f->domain != NULL && (is_glob(s) ? !glob_in(s, f->domain) :
+	    !key_in(s, f->domain))) {
+		/* a glob too must match one of the values, or the test can
+		 * never hold and its rule is silently dead */
 		char list[128];
 		size_t used = 0;
 

@@ -310,6 +310,9 @@ static const struct {
 	{ IF("\"risk\":{\"in\":[\"low\",\"crit\"]}"),
 	    "if.risk.in[1]: \"crit\" is not a risk" },
 	{ IF("\"posture\":\"panic\""), "\"panic\" is not a posture" },
+	/* a glob that matches no value would silently never hold */
+	{ IF("\"posture\":\"Lockdown*\""), "\"Lockdown*\" is not a posture" },
+	{ IF("\"risk\":\"HIGH?\""), "\"HIGH?\" is not a risk" },
 	{ P_HEAD "\"defaults\":[],\"rules\":[]}",
 	    "t.json: defaults: must be an object" },
 	{ P_HEAD "\"defaults\":{\"timeout\":1},\"rules\":[]}",
@@ -735,7 +738,7 @@ START_TEST(test_version_of_default)
 	ck_assert_cs_ok(cs_read_file(path, 1 << 22, &buf, &len, NULL));
 	ck_assert_cs_ok(pol_set_load(path, &pol, &cause));
 	cs_sha256_hex(buf, len, hash);
-	want = cs_asprintf("default@1#%.8s", hash);
+	want = cs_asprintf("default@2#%.8s", hash);
 	ck_assert_str_eq(pol_set_version(pol), want);
 	free(want);
 	free(buf);
