@@ -254,6 +254,26 @@ struct long_strs {
 	size_t n, cap;
 };
 
+/* Note s when its string is longer than limit. False on OOM. */
+static bool
+note_long(struct long_strs *l, struct long_str s, const json_t *item,
+    size_t limit)
+{
+	if ((s.len = json_string_length(item)) <= limit)
+		return true;
+	if (l->n == l->cap) {
+		size_t cap = l->cap != 0 ? l->cap * 2 : 16;
+		struct long_str *g = realloc(l->v, cap * sizeof *g);
+
+		if (g == NULL)
+			return false;
+		l->v = g;
+		l->cap = cap;
+	}
+	l->v[l->n++] = s;
+	return true;
+}
+
 /* Collect every string longer than limit inside v (objects and arrays,
  * recursively). False on OOM. */
 static bool
@@ -262,55 +282,20 @@ collect_long(json_t *v, size_t limit, struct long_strs *l)
 	const char *key;
 	json_t *item;
 	size_t i;
+	bool ok = true;
 
 	if (json_is_object(v)) {
-		json_object_foreach(v, key, item) {
-			struct long_str s = { v, key, 0, 0 };
-
-			if (!json_is_string(item)) {
-				if (!collect_long(item, limit, l))
-					return false;
-				continue;
-			}
-			if ((s.len = json_string_length(item)) <= limit)
-				continue;
-			if (l->n == l->cap) {
-				size_t cap = l->cap != 0 ? l->cap * 2 : 16;
-				struct long_str *g = realloc(l->v,
-				    cap * sizeof *g);
-
-				if (g == NULL)
-					return false;
-				l->v = g;
-				l->cap = cap;
-			}
-			l->v[l->n++] = s;
-		}
+		json_object_foreach(v, key, item)
+			ok = ok && (json_is_string(item) ? note_long(l,
+			    (struct long_str) { v, key, 0, 0 }, item, limit) :
+			    collect_long(item, limit, l));
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, item) {
-			struct long_str s = { v, NULL, i, 0 };
-
-			if (!json_is_string(item)) {
-				if (!collect_long(item, limit, l))
-					return false;
-				continue;
-			}
-			if ((s.len = json_string_length(item)) <= limit)
-				continue;
-			if (l->n == l->cap) {
-				size_t cap = l->cap != 0 ? l->cap * 2 : 16;
-				struct long_str *g = realloc(l->v,
-				    cap * sizeof *g);
-
-				if (g == NULL)
-					return false;
-				l->v = g;
-				l->cap = cap;
-			}
-			l->v[l->n++] = s;
-		}
+		json_array_foreach(v, i, item)
+			ok = ok && (json_is_string(item) ? note_long(l,
+			    (struct long_str) { v, NULL, i, 0 }, item, limit) :
+			    collect_long(item, limit, l));
 	}
-	return true;
+	return ok;
 }
 
 /* Longest first. */

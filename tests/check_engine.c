@@ -2110,6 +2110,28 @@ START_TEST(test_shutdown)
 }
 END_TEST
 
+/* The store refused fx's rows: what the writer does then (the follow-up
+ * effects are dropped). */
+static void
+store_refused(core_fx *fx)
+{
+	core_fx out;
+
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, fx, NOW_MS, &out);
+	core_fx_fini(&out);
+}
+
+/* Rebuild the engine with max_sessions_per_delegation set to max. */
+static void
+engine_restart_delegation_max(size_t max)
+{
+	core_engine_free(F.eng);
+	F.cfg.max_sessions_per_delegation = max;
+	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
+	ck_assert_ptr_nonnull(F.eng);
+}
+
 /* ---- sessions per delegation ------------------------------------------ */
 
 /* A delegation at max_sessions_per_delegation cannot forget a session
@@ -2120,10 +2142,7 @@ START_TEST(test_sessions_per_delegation)
 	char request[40];
 	json_t *msg;
 
-	core_engine_free(F.eng);
-	F.cfg.max_sessions_per_delegation = 1;
-	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
-	ck_assert_ptr_nonnull(F.eng);
+	engine_restart_delegation_max(1);
 	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
 	    "'session':'x-1','tool':'payments.transfer','args':{'amount':50},"
 	    "'wait_ms':0}", tok);
@@ -2192,12 +2211,8 @@ END_TEST
 START_TEST(test_sessions_held_by_change)
 {
 	char *tok = mint(key, "alice", SCOPE, -1, NULL, NOW_S, 3600);
-	core_fx out;
 
-	core_engine_free(F.eng);
-	F.cfg.max_sessions_per_delegation = 1;
-	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
-	ck_assert_ptr_nonnull(F.eng);
+	engine_restart_delegation_max(1);
 	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
 	    "'session':'x-1','tool':'fs.read'}", tok);
 	assert_decision(reply_to(AGENT), "allow", "policy");
@@ -2211,9 +2226,7 @@ START_TEST(test_sessions_held_by_change)
 		agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
 		    "'session':'x-2','tool':'fs.read'}", tok);
 		assert_decision(reply_to(AGENT), "deny", "error");
-		core_fx_init(&out);
-		core_engine_audit_failed(F.eng, &change, NOW_MS, &out);
-		core_fx_fini(&out);
+		store_refused(&change);
 		core_fx_fini(&change);
 	}
 	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
@@ -2233,10 +2246,7 @@ START_TEST(test_snapshot_sessions_bound)
 	size_t i;
 	json_t *v;
 
-	core_engine_free(F.eng);
-	F.cfg.max_sessions_per_delegation = 0;
-	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
-	ck_assert_ptr_nonnull(F.eng);
+	engine_restart_delegation_max(0);
 	for (int k = 0; k < 10005; k++)
 		agent_at(AGENT, MONO + k, "{'v':1,'type':'authorize',"
 		    "'token':'%s','session':'x-%d','tool':'fs.read'}", tok, k);
@@ -2523,7 +2533,7 @@ END_TEST
  * that was last written; one refused and the next written leaves that. */
 START_TEST(test_audit_failed_changes_in_order)
 {
-	core_fx a, out;
+	core_fx a;
 
 	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
 	    "'level':'lockdown'}");
@@ -2539,10 +2549,8 @@ START_TEST(test_audit_failed_changes_in_order)
 	core_fx_init(&F.fx);
 	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
 	    "'level':'elevated'}");
-	core_fx_init(&out);
-	core_engine_audit_failed(F.eng, &a, NOW_MS, &out);
-	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
-	core_fx_fini(&out);
+	store_refused(&a);
+	store_refused(&F.fx);
 	core_fx_fini(&a);
 	ask(AGENT, "c-2", F.tok, "fs.read", NULL, -1);
 	ck_assert_str_eq(S(event_of("decision"), "posture"), "lockdown");
@@ -2554,10 +2562,8 @@ START_TEST(test_audit_failed_changes_in_order)
 	core_fx_init(&F.fx);
 	control_at("op1", OP, MONO, "{'v':1,'type':'posture',"
 	    "'level':'elevated'}");
-	core_fx_init(&out);
-	core_engine_audit_failed(F.eng, &a, NOW_MS, &out);
+	store_refused(&a);
 	core_engine_committed(F.eng, &F.fx);
-	core_fx_fini(&out);
 	core_fx_fini(&a);
 	ask(AGENT, "c-3", F.tok, "fs.read", NULL, -1);
 	ck_assert_str_eq(S(event_of("decision"), "posture"), "elevated");
@@ -2567,7 +2573,6 @@ END_TEST
 /* A trust change and a reload refused by the store never take effect. */
 START_TEST(test_audit_failed_trust_reload)
 {
-	core_fx out;
 	json_t *sess;
 	int mode = 1;
 
@@ -2575,9 +2580,7 @@ START_TEST(test_audit_failed_trust_reload)
 	F.hold = true;
 	control_at("op1", OP, MONO, "{'v':1,'type':'trust','session':'s-1',"
 	    "'level':0}");
-	core_fx_init(&out);
-	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
-	core_fx_fini(&out);
+	store_refused(&F.fx);
 	assert_error(reply_to(OP), "audit_unavailable");
 	sess = snapshot_session("s-1");
 	ck_assert_int_eq(I(sess, "trust"), 2);
@@ -2587,9 +2590,7 @@ START_TEST(test_audit_failed_trust_reload)
 
 	core_engine_set_hooks(F.eng, NULL, reload_cb, &mode);
 	control_at("op1", OP, MONO, "{'v':1,'type':'reload'}");
-	core_fx_init(&out);
-	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
-	core_fx_fini(&out);
+	store_refused(&F.fx);
 	assert_error(reply_to(OP), "audit_unavailable");
 	ck_assert_str_eq(core_engine_policy_version(F.eng), F.version);
 	ask(AGENT, "c-3", F.tok, "shell.exec", NULL, -1);
@@ -2601,15 +2602,12 @@ END_TEST
  * the same operator may approve again, and one more does not decide. */
 START_TEST(test_audit_failed_approval)
 {
-	core_fx out;
 	char *request = ask_payment(AGENT, "c-1", 250, 60000);
 
 	F.hold = true;
 	decide("op1", request, "approve", NULL);
 	ck_assert_str_eq(S(reply_to(OP), "state"), "awaiting_quorum");
-	core_fx_init(&out);
-	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
-	core_fx_fini(&out);
+	store_refused(&F.fx);
 	assert_error(reply_to(OP), "audit_unavailable");
 	F.hold = false;
 	decide("op2", request, "approve", NULL);
