@@ -604,6 +604,8 @@ commit_batch(struct daemon *d, struct job *batch)
 		if (rv != CS_OK) {
 			/* no row was written: name none */
 			for (size_t i = 0; i < j->fx.reply_count; i++) {
+				if (j->fx.replies[i].durable)
+					continue;
 				j->fx.replies[i].event = NULL;
 				json_object_del(j->fx.replies[i].msg,
 				    "audit_seq");

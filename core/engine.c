@@ -167,6 +167,18 @@ fx_reply(core_fx *fx, uint64_t handle, json_t *msg, json_t *event)
 	    (core_reply) { .handle = handle, .msg = msg, .event = event };
 }
 
+/* Queue a reply (msg stolen) that answers from a decision whose row is
+ * committed when durable (see core_reply). */
+static void
+fx_reply_past(core_fx *fx, uint64_t handle, json_t *msg, bool durable)
+{
+	size_t n = fx->reply_count;
+
+	fx_reply(fx, handle, msg, NULL);
+	if (fx->reply_count > n)
+		fx->replies[n].durable = durable;
+}
+
 /* The same with msg's rendering (both stolen; text may be NULL). */
 static void
 fx_reply_text(core_fx *fx, uint64_t handle, json_t *msg, char *text,
@@ -818,7 +830,7 @@ replay(core_engine *eng, const core_msg *m, const char *key,
 		return true;
 	}
 	if ((r = core_map_get(eng->recent, request)) != NULL) {
-		fx_reply(fx, handle, recent_reply(r), NULL);
+		fx_reply_past(fx, handle, recent_reply(r), r->audit_seq > 0);
 		return true;
 	}
 	free(core_map_del(eng->dedup, key)); /* forgotten: decide afresh */
@@ -1168,12 +1180,13 @@ status(core_engine *eng, const core_msg *m, uint64_t handle, core_fx *fx)
 		reply = recent_reply(r);
 		if (reply != NULL && m->id != NULL)
 			json_object_set_new(reply, "id", json_string(m->id));
-		fx_reply(fx, handle, reply, NULL);
+		fx_reply_past(fx, handle, reply, r->audit_seq > 0);
 		return;
 	}
 	if (eng->lookup != NULL &&
 	    (ev = eng->lookup(eng->hook_ud, m->request)) != NULL) {
-		fx_reply(fx, handle, decision_reply(ev, m->id), NULL);
+		/* read from the store */
+		fx_reply_past(fx, handle, decision_reply(ev, m->id), true);
 		json_decref(ev);
 		return;
 	}
@@ -1944,6 +1957,10 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 	for (size_t i = 0; i < fx->reply_count; i++) {
 		json_t *msg = fx->replies[i].msg;
 
+		/* a decision committed before stands: answering a resent
+		 * allowed call "deny" would contradict its own row */
+		if (fx->replies[i].durable)
+			continue;
 		/* the row it would name was never written */
 		fx->replies[i].event = NULL;
 		free(fx->replies[i].text); /* msg changes below */

@@ -25,6 +25,9 @@ typedef struct core_reply {
 	                * frees it and sets it NULL */
 	json_t *event; /* borrowed from fx->events: its "seq" is copied into
 	                * msg as "audit_seq" after the commit; may be NULL */
+	bool durable;  /* a decision whose row was committed before (a resent
+	                * call, a status read): a failed commit of the batch
+	                * it rides in leaves it as it is */
 } core_reply;
 
 /* One event to publish to consoles after the commit. */

@@ -2421,6 +2421,41 @@ START_TEST(test_audit_failed_allow)
 }
 END_TEST
 
+/* A call resent, or polled, after its allow was committed rides in a
+ * batch whose commit fails: it is still answered allow, as its row says,
+ * and the remembered decision stays allow. */
+START_TEST(test_audit_failed_committed_replay)
+{
+	char request[40];
+	json_t *msg;
+
+	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
+	snprintf(request, sizeof request, "%s", S(reply_to(AGENT),
+	    "request"));
+	json_object_set_new(json_array_get(F.fx.events, 0), "seq",
+	    json_integer(77));
+	core_engine_committed(F.eng, &F.fx);
+	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
+	ck_assert(reply_rec(AGENT)->durable);
+	store_refused(&F.fx);
+	msg = reply_to(AGENT);
+	assert_decision(msg, "allow", "policy");
+	ck_assert_str_eq(S(msg, "request"), request);
+	ck_assert_int_eq(I(msg, "audit_seq"), 77);
+	agent_at(AGENT, MONO, "{'v':1,'type':'status','request':'%s'}",
+	    request);
+	ck_assert(reply_rec(AGENT)->durable);
+	store_refused(&F.fx);
+	assert_decision(reply_to(AGENT), "allow", "policy");
+	/* a decision not yet committed is not: it fails with the batch */
+	ask(AGENT, "c-2", F.tok, "fs.read", NULL, -1);
+	ask(AGENT, "c-2", F.tok, "fs.read", NULL, -1);
+	ck_assert(!reply_rec(AGENT)->durable);
+	store_refused(&F.fx);
+	ck_assert_str_eq(S(reply_to(AGENT), "reason"), "audit_unavailable");
+}
+END_TEST
+
 /* A decision's reply comes rendered (the daemon sends it with audit_seq
  * appended); an audit failure changes the reply and drops the rendering. */
 START_TEST(test_reply_text)
@@ -2792,6 +2827,7 @@ engine_suite(void)
 	tc = tcase_create("core_engine_audit_failed");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_audit_failed_allow);
+	tcase_add_test(tc, test_audit_failed_committed_replay);
 	tcase_add_test(tc, test_audit_failed_deny_kept);
 	tcase_add_test(tc, test_reply_text);
 	tcase_add_test(tc, test_audit_failed_pending);

@@ -154,7 +154,7 @@ check_receipts() {
 # right reason, operator commands refused; the denied requests go to
 # $TEST_TMP/denied.TAG.
 judge_fault_calls() {
-	local tag=$1 f out dec reason
+	local tag=$1 f out dec reason r
 	: >"$TEST_TMP/denied.$tag"
 	for f in "$TEST_TMP"/fc."$tag".agent.*; do
 		out=$(grep -m1 '^{' "$f")
@@ -162,7 +162,17 @@ judge_fault_calls() {
 		reason=$(printf '%s' "$out" | jq -r '.reason // .code // ""' 2>/dev/null)
 		case $dec in
 		allow)
-			bad allows_during_fault "$tag: ${f##*.} allowed during the fault: ${out:0:200}"
+			# a commit can still succeed on a full disk (the WAL
+			# reuses space it already holds): an allow whose row is
+			# in the store, read now, was durable before it was
+			# sent; one without its row is the finding
+			r=$(printf '%s' "$out" | jq -r '.request // ""' 2>/dev/null)
+			if [ -n "$r" ] && [ "$(q "$H" "SELECT COUNT(*) FROM audit WHERE kind = 'decision' AND request = '$r' AND decision = 'allow'")" = 1 ]; then
+				count decisions
+				note "$tag: ${f##*.} allowed with its row committed (the store still took that commit)"
+			else
+				bad allows_during_fault "$tag: ${f##*.} allowed during the fault: ${out:0:200}"
+			fi
 			;;
 		deny)
 			count decisions

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# ab.sh: two countersignd binaries side by side, interleaved run by run.
+# Each run starts a fresh daemon (default config, policies/default.json)
+# and drives it with the bench mix; A and B alternate, so the machine's
+# drift falls on both. Prints the medians and B / A. This is how a change
+# made for speed is judged here: full `make bench` runs on different
+# hours differ by more than most changes gain.
+# Usage: bench/ab.sh A_DAEMON B_DAEMON [AGENTS (16)] [SECONDS (3)] [RUNS (5)]
+# Exits non-zero when a run had errors or a missing audit row.
+# SPDX-License-Identifier: MIT
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+[ $# -ge 2 ] || { sed -n 's/^# Usage: //p' "$0" >&2; exit 2; }
+a=$1 b=$2 agents=${3:-16} secs=${4:-3} runs=${5:-5}
+bench=${BIN:-$root/bin}/countersign-bench
+for f in "$a" "$b" "$bench"; do
+	[ -x "$f" ] || { echo "ab: $f is not an executable" >&2; exit 2; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cs-ab.XXXXXX") || exit 1
+dpid=
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	[ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+# copies, so that a rebuild during the runs cannot change either side
+cp "$a" "$work/A" && cp "$b" "$work/B" && cp "$bench" "$work/bench" || exit 1
+
+run() { # LABEL: one point against a fresh daemon; prints its line
+	local home=$work/home
+	rm -rf "$home"
+	mkdir -m 700 "$home"
+	"$work/$1" --home "$home" --policy "$root/policies/default.json" \
+	    --foreground 2>"$home/countersignd.log" &
+	dpid=$!
+	for _ in $(seq 100); do
+		grep -qs 'countersignd ready' "$home/countersignd.log" && break
+		sleep 0.1
+	done
+	"$work/bench" --home "$home" --agents "$agents" --duration "$secs" \
+	    --pid "$dpid" --label "$1"
+	kill -TERM "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+	dpid=
+}
+
+echo "ab: $agents agents over ipc, $runs runs of ${secs} s each," \
+    "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for _ in $(seq "$runs"); do
+	run A >>"$work/lines"
+	run B >>"$work/lines"
+done
+
+awk '
+	function field(line, key,   i, n, kv) {
+		n = split(line, kv, " ")
+		for (i = 1; i <= n; i++)
+			if (index(kv[i], key "=") == 1)
+				return substr(kv[i], length(key) + 2)
+		return ""
+	}
+	function median(list,   a, n, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+			}
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	{
+		s = field($0, "label")
+		dps[s] = dps[s] " " field($0, "decisions_per_s")
+		p50[s] = p50[s] " " field($0, "p50_us")
+		p99[s] = p99[s] " " field($0, "p99_us")
+		cpu[s] = cpu[s] " " field($0, "daemon_cpu_us")
+		if (field($0, "errors") != "0" || field($0, "audit_ok") != "1")
+			bad = 1
+	}
+	END {
+		printf "| | A | B | B / A |\n| --- | --- | --- | --- |\n"
+		printf "| decisions/s (runs:%s /%s) | %.0f | %.0f | %.2f |\n", \
+		    dps["A"], dps["B"], median(dps["A"]), median(dps["B"]), \
+		    median(dps["B"]) / median(dps["A"])
+		printf "| p50 µs | %.0f | %.0f | %.2f |\n", median(p50["A"]), \
+		    median(p50["B"]), median(p50["B"]) / median(p50["A"])
+		printf "| p99 µs | %.0f | %.0f | %.2f |\n", median(p99["A"]), \
+		    median(p99["B"]), median(p99["B"]) / median(p99["A"])
+		printf "| daemon CPU µs per decision | %.1f | %.1f | %.2f |\n", \
+		    median(cpu["A"]), median(cpu["B"]), \
+		    median(cpu["B"]) / median(cpu["A"])
+		if (bad)
+			print "ab: some runs had errors or a missing audit row" \
+			    > "/dev/stderr"
+		exit bad
+	}' "$work/lines"
