@@ -81,22 +81,7 @@ for _ in $(seq "$rounds"); do
 done
 
 # medians per stage, and what each stage costs over the one below it
-awk -v order="$stages" '
-	function field(line, key,   i, n, kv) {
-		n = split(line, kv, " ")
-		for (i = 1; i <= n; i++)
-			if (index(kv[i], key "=") == 1)
-				return substr(kv[i], length(key) + 2)
-		return ""
-	}
-	function median(list,   a, n, i, j, t) {
-		n = split(list, a, " ")
-		for (i = 2; i <= n; i++)
-			for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
-				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
-			}
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
+awk -v order="$stages" -f "$here/lines.awk" -f /dev/fd/3 3<<'EOF' "$work/lines"
 	{
 		s = field($0, "label")
 		dps[s] = dps[s] " " field($0, "decisions_per_s")
@@ -120,7 +105,8 @@ awk -v order="$stages" '
 		if (bad)
 			print "ablate: some runs had errors" > "/dev/stderr"
 		exit bad
-	}' "$work/lines"
+	}
+EOF
 rv=$?
 [ -n "${ABLATE_KEEP:-}" ] && cp "$work/lines" "$ABLATE_KEEP"
 exit $rv

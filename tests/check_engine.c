@@ -2359,18 +2359,25 @@ END_TEST
 
 /* ---- core_engine_committed --------------------------------------------- */
 
+/* An allowed fs.read with client id id, its row committed as seq: the
+ * store numbers the event and the engine remembers it. Its request id
+ * goes to request. */
+static void
+read_committed(const char *id, long long seq, char request[40])
+{
+	ask(AGENT, id, F.tok, "fs.read", NULL, -1);
+	snprintf(request, 40, "%s", S(reply_to(AGENT), "request"));
+	json_object_set_new(json_array_get(F.fx.events, 0), "seq",
+	    json_integer(seq));
+	core_engine_committed(F.eng, &F.fx);
+}
+
 START_TEST(test_committed)
 {
 	char request[40];
 	json_t *msg;
 
-	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
-	snprintf(request, sizeof request, "%s", S(reply_to(AGENT),
-	    "request"));
-	/* the store numbers the event; the engine remembers it */
-	json_object_set_new(json_array_get(F.fx.events, 0), "seq",
-	    json_integer(1234));
-	core_engine_committed(F.eng, &F.fx);
+	read_committed("c-1", 1234, request);
 	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
 	msg = reply_to(AGENT);
 	ck_assert_int_eq(I(msg, "audit_seq"), 1234);
@@ -2429,12 +2436,7 @@ START_TEST(test_audit_failed_committed_replay)
 	char request[40];
 	json_t *msg;
 
-	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
-	snprintf(request, sizeof request, "%s", S(reply_to(AGENT),
-	    "request"));
-	json_object_set_new(json_array_get(F.fx.events, 0), "seq",
-	    json_integer(77));
-	core_engine_committed(F.eng, &F.fx);
+	read_committed("c-1", 77, request);
 	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
 	ck_assert(reply_rec(AGENT)->durable);
 	store_refused(&F.fx);
