@@ -31,6 +31,15 @@ trap cleanup EXIT
 # copies, so that a rebuild during the runs cannot change either side
 cp "$a" "$work/A" && cp "$b" "$work/B" && cp "$bench" "$work/bench" || exit 1
 
+writer_ticks() { # PID: clock ticks its cs-writer thread has run
+	local t
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = cs-writer ] &&
+		    awk '{ print $14 + $15 }' "$t/stat" && return
+	done
+	echo 0
+}
+
 run() { # LABEL: one point against a fresh daemon; prints its line
 	local home=$work/home
 	rm -rf "$home"
@@ -42,8 +51,20 @@ run() { # LABEL: one point against a fresh daemon; prints its line
 		grep -qs 'countersignd ready' "$home/countersignd.log" && break
 		sleep 0.1
 	done
-	"$work/bench" --home "$home" --agents "$agents" --duration "$secs" \
-	    --pid "$dpid" --label "$1"
+	local w0 w1 line
+	w0=$(writer_ticks "$dpid")
+	line=$("$work/bench" --home "$home" --agents "$agents" \
+	    --duration "$secs" --pid "$dpid" --label "$1")
+	w1=$(writer_ticks "$dpid")
+	# the writer thread's CPU (user + system) per decision: the stage
+	# every decision waits for, whatever the rest of the machine does
+	awk -v l="$line" -v w=$((w1 - w0)) -v hz="$(getconf CLK_TCK)" \
+	    -f "$here/lines.awk" -f /dev/fd/3 3<<'EOF'
+	BEGIN {
+		n = field(l, "calls")
+		printf "%s writer_cpu_us=%.1f\n", l, (n > 0 ? w * 1e6 / hz / n : 0)
+	}
+EOF
 	kill -TERM "$dpid" 2>/dev/null
 	wait "$dpid" 2>/dev/null
 	dpid=
@@ -63,6 +84,7 @@ awk -f "$here/lines.awk" -f /dev/fd/3 3<<'EOF' "$work/lines"
 		p50[s] = p50[s] " " field($0, "p50_us")
 		p99[s] = p99[s] " " field($0, "p99_us")
 		cpu[s] = cpu[s] " " field($0, "daemon_cpu_us")
+		wcpu[s] = wcpu[s] " " field($0, "writer_cpu_us")
 		if (field($0, "errors") != "0" || field($0, "audit_ok") != "1")
 			bad = 1
 	}
@@ -78,6 +100,9 @@ awk -f "$here/lines.awk" -f /dev/fd/3 3<<'EOF' "$work/lines"
 		printf "| daemon CPU µs per decision | %.1f | %.1f | %.2f |\n", \
 		    median(cpu["A"]), median(cpu["B"]), \
 		    median(cpu["B"]) / median(cpu["A"])
+		printf "| writer thread CPU µs per decision | %.1f | %.1f | " \
+		    "%.2f |\n", median(wcpu["A"]), median(wcpu["B"]), \
+		    median(wcpu["B"]) / median(wcpu["A"])
 		if (bad)
 			print "ab: some runs had errors or a missing audit row" \
 			    > "/dev/stderr"

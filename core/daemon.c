@@ -65,6 +65,16 @@ job_free(struct job *j)
 	free(j);
 }
 
+/* Free a list of jobs. */
+static void
+jobs_free(struct job *j)
+{
+	for (struct job *next; j != NULL; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+}
+
 /* A chain of committed jobs, delivered in order. */
 struct chain {
 	struct job *head, *tail;
@@ -103,6 +113,8 @@ struct daemon {
 	bool audit_down;
 	struct job *retry;      /* rows of answers already sent, written once
 	                         * the store takes rows again */
+	struct job *spent;      /* delivered jobs, freed by the next thread
+	                         * that queues one (under q_mtx) */
 	int64_t head_seq;       /* seq recorded in DIR/audit.head */
 	int64_t head_mono_ms;   /* when it was written */
 	uint64_t commits, rows; /* group commit figures (see committing) */
@@ -129,7 +141,7 @@ static void commit_queued(struct daemon *d);
 static void
 enqueue(struct daemon *d, core_fx *fx, bool counted)
 {
-	struct job *j;
+	struct job *j, *spent;
 	size_t n;
 	bool alone;
 
@@ -168,7 +180,10 @@ enqueue(struct daemon *d, core_fx *fx, bool counted)
 	if (d->writer_done) {
 		/* too late to audit anything: answer with an error, decide
 		 * nothing */
+		spent = d->spent;
+		d->spent = NULL;
 		pthread_mutex_unlock(&d->q_mtx);
+		jobs_free(spent);
 		for (size_t i = 0; i < j->fx.reply_count; i++) {
 			json_decref(j->fx.replies[i].msg);
 			free(j->fx.replies[i].text);
@@ -198,7 +213,14 @@ enqueue(struct daemon *d, core_fx *fx, bool counted)
 	} else if (d->writer_idle && !d->committing) {
 		pthread_cond_signal(&d->q_cond);
 	} /* else the thread that commits takes or hands on this job */
+	/* the delivered jobs are freed here, on a thread that decides
+	 * calls, not on the writer: most of their memory was allocated on
+	 * such a thread, whose allocator cache they refill, and the writer,
+	 * whom every decision waits for, is spared the work */
+	spent = d->spent;
+	d->spent = NULL;
 	pthread_mutex_unlock(&d->q_mtx);
+	jobs_free(spent);
 }
 
 /* Send one reply on the endpoint its handle belongs to. */
@@ -448,7 +470,8 @@ chain_add_health(struct daemon *d, struct chain *c, bool ok)
 }
 
 /* Log the committed rows of a chain of jobs (one write), then send their
- * answers and events, and free them; the chain is left empty. The writer
+ * answers and events, and hand them to be freed; the chain is left
+ * empty. The writer
  * does this itself, between two commits: on two cores a thread of its own
  * cost more in wake-ups than it saved. */
 static void
@@ -456,7 +479,7 @@ deliver_chain(struct daemon *d, struct chain *c)
 {
 	json_t **events = NULL;
 	size_t count = 0, cap = 0;
-	struct job *j = c->head, *next;
+	struct job *j = c->head, *last = NULL;
 
 	c->head = c->tail = NULL;
 	for (struct job *k = j; k != NULL; k = k->next) {
@@ -480,12 +503,17 @@ deliver_chain(struct daemon *d, struct chain *c)
 	}
 	log_events(events, count);
 	free(events);
-	for (; j != NULL; j = next) {
-		next = j->next;
-		if (j->health != 0)
-			publish_health(d, j->health > 0);
-		deliver(d, &j->fx);
-		job_free(j);
+	for (struct job *k = j; k != NULL; k = k->next) {
+		if (k->health != 0)
+			publish_health(d, k->health > 0);
+		deliver(d, &k->fx);
+		last = k;
+	}
+	if (last != NULL) { /* freed by the next enqueue (see there) */
+		pthread_mutex_lock(&d->q_mtx);
+		last->next = d->spent;
+		d->spent = j;
+		pthread_mutex_unlock(&d->q_mtx);
 	}
 }
 
@@ -583,12 +611,29 @@ commit_batch(struct daemon *d, struct job *batch)
 		    "until it recovers", cs_strerror(rv));
 		chain_add_health(d, &out, false);
 	}
+	if (rv == CS_OK) {
+		/* one hold of the engine's lock for the whole batch: the
+		 * threads deciding calls hold it too */
+		size_t n = 0;
+		core_fx **fxs;
+
+		for (j = batch; j != NULL; j = j->next)
+			n++;
+		if ((fxs = calloc(n > 0 ? n : 1, sizeof *fxs)) != NULL) {
+			n = 0;
+			for (j = batch; j != NULL; j = j->next)
+				fxs[n++] = &j->fx;
+			core_engine_committed_many(d->eng, fxs, n);
+			free(fxs);
+		} else {
+			for (j = batch; j != NULL; j = j->next)
+				core_engine_committed(d->eng, &j->fx);
+		}
+	}
 	for (j = batch; j != NULL; j = next) {
 		next = j->next;
 		jobs++;
-		if (rv == CS_OK) {
-			core_engine_committed(d->eng, &j->fx);
-		} else if (!j->fx.fallback) {
+		if (rv != CS_OK && !j->fx.fallback) {
 			/* every answer in a failed batch fails closed, also
 			 * one with no row of its own (a status read of a
 			 * decision that was never written) */
@@ -1414,6 +1459,8 @@ stop:
 	pthread_mutex_unlock(&d.q_mtx);
 	if (d.writer_started)
 		pthread_join(d.writer, NULL);
+	jobs_free(d.spent);
+	d.spent = NULL;
 	if (d.commits > 0)
 		cs_log("writer: %llu rows in %llu commits (%.1f rows "
 		    "per commit, %.0f us per commit)",

@@ -1875,12 +1875,10 @@ apply_change(core_engine *eng, core_change *c)
 	}
 }
 
-void
-core_engine_committed(core_engine *eng, core_fx *fx)
+/* Put fx's committed effects in force (lock held). */
+static void
+committed(core_engine *eng, core_fx *fx)
 {
-	if (fx->req_count == 0 && fx->change_count == 0)
-		return;
-	pthread_mutex_lock(&eng->mtx);
 	for (size_t i = 0; i < fx->change_count; i++)
 		apply_change(eng, &fx->changes[i]);
 	for (size_t i = 0; i < fx->req_count; i++) {
@@ -1896,6 +1894,27 @@ core_engine_committed(core_engine *eng, core_fx *fx)
 		    fx->reqs[i].event, "kind")), "decision") == 0)
 			r->audit_seq = json_integer_value(seq);
 	}
+}
+
+void
+core_engine_committed(core_engine *eng, core_fx *fx)
+{
+	core_engine_committed_many(eng, &fx, 1);
+}
+
+void
+core_engine_committed_many(core_engine *eng, core_fx *const *fxs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (fxs[i]->req_count > 0 || fxs[i]->change_count > 0)
+			break;
+	if (i == n)
+		return;
+	pthread_mutex_lock(&eng->mtx);
+	for (; i < n; i++)
+		committed(eng, fxs[i]);
 	pthread_mutex_unlock(&eng->mtx);
 }
 

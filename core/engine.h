@@ -142,6 +142,11 @@ void core_engine_shutdown(core_engine *eng, int64_t now_ms, core_fx *fx);
  * policy) take effect, in order. */
 void core_engine_committed(core_engine *eng, core_fx *fx);
 
+/* core_engine_committed_many does the same for the n effects of one
+ * commit, in order, under one hold of the engine's lock. */
+void core_engine_committed_many(core_engine *eng, core_fx *const *fxs,
+    size_t n);
+
 /* core_engine_audit_failed is called when fx's events could not be
  * written: every outcome in fx becomes a deny (by error, reason
  * audit_unavailable), the replies in fx are rewritten in place, and calls

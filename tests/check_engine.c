@@ -2388,6 +2388,36 @@ START_TEST(test_committed)
 }
 END_TEST
 
+/* Two calls committed as one batch: each remembers its own row's seq. */
+START_TEST(test_committed_many)
+{
+	char first[40], second[40];
+	core_fx held, *both[2];
+
+	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
+	snprintf(first, sizeof first, "%s", S(reply_to(AGENT), "request"));
+	json_object_set_new(json_array_get(F.fx.events, 0), "seq",
+	    json_integer(77));
+	held = F.fx; /* taken out, so that the next call has its own */
+	core_fx_init(&F.fx);
+	ask(AGENT, "c-2", F.tok, "fs.read", NULL, -1);
+	snprintf(second, sizeof second, "%s", S(reply_to(AGENT), "request"));
+	ck_assert_str_ne(first, second);
+	json_object_set_new(json_array_get(F.fx.events, 0), "seq",
+	    json_integer(78));
+	both[0] = &held;
+	both[1] = &F.fx;
+	core_engine_committed_many(F.eng, both, 2);
+	core_fx_fini(&held);
+	agent_at(AGENT, MONO, "{'v':1,'type':'status','request':'%s'}",
+	    first);
+	ck_assert_int_eq(I(reply_to(AGENT), "audit_seq"), 77);
+	agent_at(AGENT, MONO, "{'v':1,'type':'status','request':'%s'}",
+	    second);
+	ck_assert_int_eq(I(reply_to(AGENT), "audit_seq"), 78);
+}
+END_TEST
+
 /* A pending event's seq is not a decision's. */
 START_TEST(test_committed_pending)
 {
@@ -2823,6 +2853,7 @@ engine_suite(void)
 	tc = tcase_create("core_engine_committed");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_committed);
+	tcase_add_test(tc, test_committed_many);
 	tcase_add_test(tc, test_committed_pending);
 	suite_add_tcase(s, tc);
 
