@@ -20,14 +20,8 @@ for f in "$a" "$b" "$bench"; do
 	[ -x "$f" ] || { echo "ab: $f is not an executable" >&2; exit 2; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cs-ab.XXXXXX") || exit 1
-dpid=
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	[ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$here/lib.sh"
+bench_scratch ab
 # copies, so that a rebuild during the runs cannot change either side
 cp "$a" "$work/A" && cp "$b" "$work/B" && cp "$bench" "$work/bench" || exit 1
 
@@ -41,17 +35,9 @@ writer_ticks() { # PID: clock ticks its cs-writer thread has run
 }
 
 run() { # LABEL: one point against a fresh daemon; prints its line
-	local home=$work/home
-	rm -rf "$home"
-	mkdir -m 700 "$home"
-	"$work/$1" --home "$home" --policy "$root/policies/default.json" \
-	    --foreground 2>"$home/countersignd.log" &
-	dpid=$!
-	for _ in $(seq 100); do
-		grep -qs 'countersignd ready' "$home/countersignd.log" && break
-		sleep 0.1
-	done
-	local w0 w1 line
+	local home=$work/home w0 w1 line
+	daemon_start "$home" "" "$root/policies/default.json" "$work/$1" ||
+	    exit 1
 	w0=$(writer_ticks "$dpid")
 	line=$("$work/bench" --home "$home" --agents "$agents" \
 	    --duration "$secs" --pid "$dpid" --label "$1")
@@ -65,9 +51,7 @@ run() { # LABEL: one point against a fresh daemon; prints its line
 		printf "%s writer_cpu_us=%.1f\n", l, (n > 0 ? w * 1e6 / hz / n : 0)
 	}
 EOF
-	kill -TERM "$dpid" 2>/dev/null
-	wait "$dpid" 2>/dev/null
-	dpid=
+	stop_daemon
 }
 
 echo "ab: $agents agents over ipc, $runs runs of ${secs} s each," \

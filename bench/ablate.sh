@@ -27,14 +27,8 @@ secs=${2:-3}
 rounds=${3:-4}
 stages="full fsync store writer engine"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cs-ablate.XXXXXX") || exit 1
-dpid=
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	[ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$here/lib.sh"
+bench_scratch ablate
 
 # the scratch build: the sources (tracked ones in a git checkout), then
 # the patch
@@ -53,23 +47,12 @@ bin=$work/src/bin
 
 run() { # STAGE: one point against a fresh daemon; prints its line
 	local home=$work/home
-	rm -rf "$home"
-	mkdir -m 700 "$home"
-	echo '{"agent_contexts": 512, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' \
-	    >"$home/config.json"
-	CS_ABLATE=$1 "$bin/countersignd" --home "$home" \
-	    --policy "$root/policies/default.json" --foreground \
-	    2>"$home/countersignd.log" &
-	dpid=$!
-	for _ in $(seq 100); do
-		grep -qs 'countersignd ready' "$home/countersignd.log" && break
-		sleep 0.1
-	done
+	daemon_start "$home" '{"agent_contexts": 512, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' \
+	    "$root/policies/default.json" env CS_ABLATE="$1" \
+	    "$bin/countersignd" || exit 1
 	"$bin/countersign-bench" --home "$home" --agents "$agents" \
 	    --duration "$secs" --pid "$dpid" --label "$1"
-	kill -TERM "$dpid" 2>/dev/null
-	wait "$dpid" 2>/dev/null
-	dpid=
+	stop_daemon
 }
 
 echo "ablate: $agents agents over ipc, $rounds rounds of ${secs} s per" \

@@ -24,27 +24,11 @@ for b in "$BIN/countersignd" "$BIN/countersign-bench"; do
 	[ -x "$b" ] || { echo "profile: $b is not built (make bench)" >&2; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cs-profile.XXXXXX") || exit 1
-dpid=
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	[ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
+. "$here/lib.sh"
+bench_scratch profile
 home=$work/home
-mkdir -m 700 "$home"
-echo '{"agent_contexts": 512, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' >"$home/config.json"
-"$BIN/countersignd" --home "$home" --policy policies/default.json \
-    --foreground 2>"$home/countersignd.log" &
-dpid=$!
-for _ in $(seq 100); do
-	grep -qs 'countersignd ready' "$home/countersignd.log" && break
-	sleep 0.1
-done
-grep -q 'countersignd ready' "$home/countersignd.log" ||
-    { cat "$home/countersignd.log" >&2; exit 1; }
+daemon_start "$home" '{"agent_contexts": 512, "max_sessions": 10000000, "max_sessions_per_delegation": 0}' \
+    policies/default.json "$BIN/countersignd" || exit 1
 
 load() {
 	"$BIN/countersign-bench" --home "$home" --agents "$agents" \

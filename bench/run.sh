@@ -28,15 +28,9 @@ for b in countersign-bench countersignd countersignctl; do
 	[ -x "$BIN/$b" ] || { echo "bench: $BIN/$b is not built (run make bench)" >&2; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cs-bench.XXXXXX") || exit 1
-dpid=
+. "$(dirname "$0")/lib.sh"
+bench_scratch bench
 status=0
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	[ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Snapshot the binaries: a rebuild during the run must not mix versions.
@@ -50,30 +44,11 @@ port() {
 	echo $((20000 + (RANDOM % 20000)))
 }
 
-# start_daemon NAME CONFIG_JSON [POLICY]: fresh home, daemon in the
-# foreground of a background job, wait until it says it is ready.
+# start_daemon NAME CONFIG_JSON [POLICY]: the daemon on a fresh home,
+# $work/NAME (in $home), ready.
 start_daemon() {
 	home=$work/$1
-	mkdir -m 700 "$home" || return 1
-	printf '%s\n' "$2" >"$home/config.json"
-	"$daemon" --home "$home" --policy "${3:-$policy}" --foreground \
-	    2>"$home/countersignd.log" &
-	dpid=$!
-	for _ in $(seq 100); do
-		grep -qs 'countersignd ready' "$home/countersignd.log" && return 0
-		kill -0 "$dpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "bench: countersignd did not start:" >&2
-	cat "$home/countersignd.log" >&2
-	return 1
-}
-
-stop_daemon() {
-	[ -n "$dpid" ] || return 0
-	kill -TERM "$dpid" 2>/dev/null
-	wait "$dpid" 2>/dev/null
-	dpid=
+	daemon_start "$home" "$2" "${3:-$policy}" "$daemon"
 }
 
 # echo_run NAME URL AGENTS: the echo floor, its server in a process of its
