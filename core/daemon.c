@@ -471,9 +471,8 @@ chain_add_health(struct daemon *d, struct chain *c, bool ok)
 
 /* Log the committed rows of a chain of jobs (one write), then send their
  * answers and events, and hand them to be freed; the chain is left
- * empty. The writer
- * does this itself, between two commits: on two cores a thread of its own
- * cost more in wake-ups than it saved. */
+ * empty. The writer does this itself, between two commits: on two cores
+ * a thread of its own cost more in wake-ups than it saved. */
 static void
 deliver_chain(struct daemon *d, struct chain *c)
 {
@@ -619,16 +618,16 @@ commit_batch(struct daemon *d, struct job *batch)
 
 		for (j = batch; j != NULL; j = j->next)
 			n++;
-		if ((fxs = calloc(n > 0 ? n : 1, sizeof *fxs)) != NULL) {
-			n = 0;
-			for (j = batch; j != NULL; j = j->next)
+		fxs = calloc(n > 0 ? n : 1, sizeof *fxs);
+		n = 0;
+		for (j = batch; j != NULL; j = j->next)
+			if (fxs != NULL)
 				fxs[n++] = &j->fx;
-			core_engine_committed_many(d->eng, fxs, n);
-			free(fxs);
-		} else {
-			for (j = batch; j != NULL; j = j->next)
+			else /* no memory: one job at a time */
 				core_engine_committed(d->eng, &j->fx);
-		}
+		if (fxs != NULL)
+			core_engine_committed_many(d->eng, fxs, n);
+		free(fxs);
 	}
 	for (j = batch; j != NULL; j = next) {
 		next = j->next;
