@@ -23,7 +23,7 @@ LDFLAGS += -fsanitize=address,undefined
 BUILD   := build/san
 endif
 
-PKGS     := jansson sqlite3 libcurl libjwt libcrypto
+PKGS     := jansson yajl sqlite3 libcurl libjwt libcrypto
 DEP_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng -lpthread -lm
 CURSES   := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 CHECK    := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)

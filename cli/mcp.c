@@ -734,7 +734,7 @@ client_line(char *line, size_t len)
 		len--;
 	if (len == 0)
 		return;
-	if (!cs_json_depth_ok(line, len, MCP_DEPTH_MAX)) {
+	if (!cs_json_scan(line, len, MCP_DEPTH_MAX, NULL)) {
 		json_t *e;
 
 		snprintf(text, sizeof text, "Invalid request (countersign-mcp): "

@@ -196,20 +196,54 @@ cs_args_digest(const json_t *args, char out[72])
 	return CS_OK;
 }
 
-bool
-cs_json_depth_ok(const char *buf, size_t len, int max_depth)
+/* The UTF-16 code unit of the \uXXXX escape at p (p[0] is the backslash),
+ * or -1 when the text from p to end is not such an escape. */
+static long
+escape_unit(const char *p, const char *end)
 {
+	long unit = 0;
+
+	if (end - p < 6 || p[1] != 'u')
+		return -1;
+	for (int k = 2; k < 6; k++) {
+		int c = (unsigned char) p[k], d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			d = (c | 0x20) - 'a' + 10;
+		else
+			return -1;
+		unit = unit << 4 | d;
+	}
+	return unit;
+}
+
+bool
+cs_json_scan(const char *buf, size_t len, int max_depth, bool *escapes_ok)
+{
+	const char *end = buf + len;
 	int depth = 0;
-	bool in_str = false;
+	bool in_str = false, paired = true;
 
 	for (size_t i = 0; i < len; i++) {
 		char c = buf[i];
 
 		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
+			if (c == '\\') {
+				long u = escape_unit(buf + i, end), low;
+
+				if (u >= 0xD800 && u <= 0xDBFF &&
+				    (low = escape_unit(buf + i + 6, end)) >= 0xDC00 &&
+				    low <= 0xDFFF)
+					i += 11; /* a whole pair */
+				else if (u >= 0xD800 && u <= 0xDFFF)
+					paired = false;
+				else
+					i++;
+			} else if (c == '"') {
 				in_str = false;
+			}
 			continue;
 		}
 		if (c == '"')
@@ -220,6 +254,8 @@ cs_json_depth_ok(const char *buf, size_t len, int max_depth)
 		} else if (c == '}' || c == ']')
 			depth--;
 	}
+	if (escapes_ok != NULL)
+		*escapes_ok = paired;
 	return true;
 }
 

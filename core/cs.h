@@ -67,10 +67,13 @@ char *cs_json_canon(const json_t *value);
  * (JSON null when args is NULL) into out (72 bytes). */
 cs_err cs_args_digest(const json_t *args, char out[72]);
 
-/* cs_json_depth_ok reports whether buf nests arrays/objects no deeper than
- * max_depth. It scans the raw text (strings are skipped), so it is safe to
- * run before parsing hostile input. */
-bool cs_json_depth_ok(const char *buf, size_t len, int max_depth);
+/* cs_json_scan walks JSON text once without parsing it, so it is safe to
+ * run before parsing hostile input: it reports whether arrays and objects
+ * nest no deeper than max_depth, and sets *escapes_ok (when escapes_ok is
+ * not NULL and the depth is fine) to whether every \u escape of a UTF-16
+ * surrogate is one half of a pair. */
+bool cs_json_scan(const char *buf, size_t len, int max_depth,
+    bool *escapes_ok);
 
 /* cs_glob_match matches text against a pattern where '*' matches any run
  * of characters (including none) and '?' one character. */

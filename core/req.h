@@ -48,9 +48,13 @@ void core_msg_fini(core_msg *msg);
  * request id): 1..128 bytes of [A-Za-z0-9._:@/+-]. */
 bool core_name_ok(const char *s);
 
+/* The deepest nesting core_json_parse_strict accepts, whatever it is
+ * asked (the configuration's max_depth is at most this). */
+#define CORE_JSON_DEPTH_MAX 256
+
 /* core_json_parse_strict parses a frame with duplicate keys refused,
- * depth bounded and NUL-in-string refused; the same codes as
- * core_msg_parse. Returns a new reference or NULL. */
+ * depth bounded, NUL in strings and invalid UTF-8 refused; the same codes
+ * as core_msg_parse. Returns a new reference or NULL. */
 json_t *core_json_parse_strict(const char *buf, size_t len, int max_depth,
     const char **code, char **cause);
 

@@ -624,6 +624,46 @@ static const struct {
 	{ "[NaN]", 8, "bad_json" },
 	{ "[1e999]", 8, "bad_json" },
 	{ "", 8, "bad_json" },
+	{ "   ", 8, "bad_json" },
+	/* \u escapes of UTF-16 surrogates must come in pairs */
+	{ "['\\ud800']", 8, "bad_json" },
+	{ "['\\udc00']", 8, "bad_json" },
+	{ "['\\ud800\\u0041']", 8, "bad_json" },
+	{ "['\\ud800\\ud800']", 8, "bad_json" },
+	{ "{'\\udbff':1}", 8, "bad_json" },
+	{ "['\\ud83d\\ude00']", 8, NULL },
+	{ "['\\\\ud800']", 8, NULL }, /* an escaped backslash, then text */
+	{ "['\\u12']", 8, "bad_json" },
+	{ "['\\x41']", 8, "bad_json" },
+	/* UTF-8 in member names too */
+	{ "{'\xc3\x28':1}", 8, "bad_utf8" },
+	{ "{'a\xed\xa0\x80':1}", 8, "bad_utf8" },
+	{ "{'\xc3\xa9t\xc3\xa9':'\xe2\x82\xac'}", 8, NULL },
+	{ "[\xff]", 8, "bad_utf8" }, /* not UTF-8 outside a string */
+	{ "{'a':1} {}", 8, "bad_json" },
+	{ "{'a':1}x", 8, "bad_json" },
+	{ "[1/*c*/]", 8, "bad_json" },
+	{ "[01]", 8, "bad_json" },
+	{ "[+1]", 8, "bad_json" },
+	{ "[.5]", 8, "bad_json" },
+	{ "['a\tb']", 8, "bad_json" }, /* a raw control character */
+	{ "[true false]", 8, "bad_json" },
+	{ "{1:2}", 8, "bad_json" },
+	{ "[9223372036854775808]", 8, "bad_json" },
+};
+
+/* Text core_json_parse_strict must turn into the very tree json_loadb
+ * makes of it (single-quoted, see q()). */
+static const char *const same_tree[] = {
+	"{}",
+	"[[],{},[[]]]",
+	"{'a':1,'b':-0,'c':9223372036854775807,'d':-9223372036854775807}",
+	"[0.5,1e3,-2.5E-3,1.0,0.1,123456789.125]",
+	"{'s':'\\n\\t\\r\\b\\f\\\\\\/\\u0041\\u00e9\\u20ac'}",
+	"['\\ud83d\\ude00','\xf0\x9f\x98\x80','\xc3\xa9']",
+	"{'nested':{'list':[true,false,null,{'k':'v'}],'n':null}}",
+	"  {  'a' : [ 1 , 2 ] }  ",
+	"{'':'','z':'last','a':'first'}",
 };
 
 START_TEST(test_json_parse_strict)
@@ -649,6 +689,26 @@ START_TEST(test_json_parse_strict)
 		ck_assert_ptr_nonnull(cause);
 	}
 	free(cause);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_json_parse_same_tree)
+{
+	char *text = q(same_tree[_i]);
+	const char *code = NULL;
+	char *cause = NULL;
+	json_t *ours, *theirs;
+
+	ours = core_json_parse_strict(text, strlen(text), 8, &code, &cause);
+	theirs = json_loadb(text, strlen(text), JSON_REJECT_DUPLICATES, NULL);
+	ck_assert_msg(ours != NULL, "%s: %s", same_tree[_i],
+	    cause != NULL ? cause : "?");
+	ck_assert_ptr_nonnull(theirs);
+	ck_assert_msg(json_equal(ours, theirs), "%s: trees differ",
+	    same_tree[_i]);
+	json_decref(ours);
+	json_decref(theirs);
 	free(text);
 }
 END_TEST
@@ -1217,6 +1277,8 @@ wire_suite(void)
 	tc = tcase_create("core_json_parse_strict");
 	tcase_add_loop_test(tc, test_json_parse_strict, 0,
 	    CS_ARRAY_LEN(strict_cases));
+	tcase_add_loop_test(tc, test_json_parse_same_tree, 0,
+	    CS_ARRAY_LEN(same_tree));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("core_cfg_defaults");

@@ -4,7 +4,7 @@
 # what `make screenshots` renders with). Idempotent; uses sudo when not root.
 set -eu
 
-PKGS="build-essential pkg-config libnng-dev libjansson-dev libsqlite3-dev
+PKGS="build-essential pkg-config libnng-dev libjansson-dev libyajl-dev libsqlite3-dev
 libncurses-dev libcurl4-openssl-dev check libsubunit-dev libjwt-dev
 libssl-dev sqlite3 tmux jq curl python3"
 for arg in "$@"; do
