@@ -85,6 +85,39 @@ cs_set_cause(char **cause, const char *fmt, ...)
 	va_start(ap, fmt);
 	*cause = cs_vasprintf(fmt, ap);
 	va_end(ap);
+	if (*cause != NULL)
+		cs_utf8_scrub(*cause);
+}
+
+void
+cs_utf8_scrub(char *text)
+{
+	json_t *probe = json_string(text); /* jansson's UTF-8 check */
+
+	if (probe != NULL) {
+		json_decref(probe);
+		return;
+	}
+	for (unsigned char *p = (unsigned char *) text; *p != '\0'; p++)
+		if (*p > 0x7f)
+			*p = '?';
+}
+
+json_t *
+cs_json_text(const char *text)
+{
+	json_t *v;
+	char *copy;
+
+	if (text == NULL)
+		return NULL;
+	if ((v = json_string(text)) != NULL ||
+	    (copy = strdup(text)) == NULL)
+		return v;
+	cs_utf8_scrub(copy);
+	v = json_string(copy);
+	free(copy);
+	return v;
 }
 
 int64_t

@@ -34,9 +34,19 @@ char *cs_asprintf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
 /* cs_set_cause stores a new formatted string in *cause when cause is not
- * NULL and *cause is still NULL (the first cause wins). */
+ * NULL and *cause is still NULL (the first cause wins). The string is
+ * always valid UTF-8 (see cs_utf8_scrub): a cause quotes hostile input, cut
+ * at a byte count, and must still go into a JSON reply and audit row. */
 void cs_set_cause(char **cause, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* cs_utf8_scrub leaves text alone when it is valid UTF-8, and otherwise
+ * replaces each of its bytes above 0x7f with '?'. */
+void cs_utf8_scrub(char *text);
+
+/* cs_json_text makes a JSON string of text, scrubbed (cs_utf8_scrub) when
+ * it is not valid UTF-8; NULL only when text is NULL or out of memory. */
+json_t *cs_json_text(const char *text);
 
 /* cs_now_ms returns wall-clock Unix time in milliseconds. */
 int64_t cs_now_ms(void);

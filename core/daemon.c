@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -111,8 +112,12 @@ struct daemon {
 	                        * company: more than one job, or jobs queued
 	                        * while it ran */
 	bool audit_down;
+	int64_t down_mono_ms;   /* when a commit last failed */
 	struct job *retry;      /* rows of answers already sent, written once
 	                         * the store takes rows again */
+	size_t owed_rows;       /* rows in retry, at most OWED_MAX */
+	uint64_t owed_lost;     /* rows not kept past OWED_MAX, reported in
+	                         * an audit_gap row once the store is back */
 	struct job *spent;      /* delivered jobs, freed by the next thread
 	                         * that queues one (under q_mtx) */
 	int64_t head_seq;       /* seq recorded in DIR/audit.head */
@@ -395,16 +400,37 @@ publish_health(struct daemon *d, bool ok)
 	tp_http_set_health(d->http, ok);
 }
 
+/* Rows owed to a store that fails are kept up to this many (a few KiB
+ * each); past it they are counted, not kept, so a long outage under load
+ * cannot grow the daemon without bound. */
+#define OWED_MAX 10000
+
+/* While the store is down, a commit is tried at most this often: between
+ * tries, calls fail closed at once, and the rows owed are not rendered
+ * and refused again for every batch. */
+#define DOWN_RETRY_MS 200
+
 /* Keep the rows of fx owed: they are retried until the store takes
  * them (fx keeps its replies). */
 static void
 owe(struct daemon *d, core_fx *fx)
 {
 	struct job *owed;
+	size_t n = json_array_size(fx->events);
 
-	if (json_array_size(fx->events) == 0 ||
-	    (owed = calloc(1, sizeof *owed)) == NULL)
+	if (n == 0)
 		return;
+	if (d->owed_rows + n > OWED_MAX ||
+	    (owed = calloc(1, sizeof *owed)) == NULL) {
+		if (d->owed_lost == 0)
+			cs_log("error: %zu audit rows are owed to the store; "
+			    "further rows are counted, not kept, until it "
+			    "recovers", d->owed_rows);
+		d->owed_lost += n;
+		json_array_clear(fx->events);
+		goto unnamed;
+	}
+	d->owed_rows += n;
 	core_fx_init(&owed->fx);
 	json_decref(owed->fx.events);
 	owed->fx.events = fx->events;
@@ -412,10 +438,34 @@ owe(struct daemon *d, core_fx *fx)
 	owed->fx.fallback = true;
 	owed->next = d->retry;
 	d->retry = owed;
+unnamed:
 	for (size_t i = 0; i < fx->reply_count; i++) {
 		fx->replies[i].event = NULL;
 		json_object_del(fx->replies[i].msg, "audit_seq");
 	}
+}
+
+/* The store is back after an outage that owed more rows than were kept:
+ * owe one row that says how many are missing (written with the next
+ * commit, or the writer's retry). */
+static void
+owe_gap(struct daemon *d)
+{
+	core_fx fx;
+	json_t *ev = json_pack("{s:s, s:I, s:I, s:s}", "kind", "audit_gap",
+	    "ts", (json_int_t) cs_now_ms(), "rows", (json_int_t) d->owed_lost,
+	    "reason", "rows of fail-closed answers given while the audit "
+	    "store was unavailable, past the number kept for it");
+
+	core_fx_init(&fx);
+	if (ev != NULL && json_array_append_new(fx.events, ev) == 0) {
+		cs_log("error: %" PRIu64 " audit rows of fail-closed answers "
+		    "were not kept during the outage (an audit_gap row says "
+		    "so)", d->owed_lost);
+		d->owed_lost = 0;
+		owe(d, &fx);
+	}
+	core_fx_fini(&fx);
 }
 
 /* Append job to a chain. */
@@ -527,7 +577,10 @@ settle(struct daemon *d, core_fx *fx, struct chain *out)
 	json_t **events = fx_event_list(fx, &n);
 	cs_err rv = n > 0 ? CS_ENOMEM : CS_OK;
 
-	if (events != NULL) {
+	if (events != NULL && d->retry != NULL) {
+		/* rows are owed already: these go after them, in order */
+		rv = CS_EIO;
+	} else if (events != NULL) {
 		/* no second wait on a lock: a busy store wrote nothing */
 		core_store_set_busy_ms(d->store, 0);
 		rv = core_store_append(d->store, events, n, NULL);
@@ -553,8 +606,11 @@ commit_batch(struct daemon *d, struct job *batch)
 	char **pre = NULL;
 	size_t count = 0, cap = 0;
 	cs_err rv = CS_OK;
+	/* it failed a moment ago: fail closed without asking it again */
+	bool resting = d->audit_down &&
+	    cs_mono_ms() - d->down_mono_ms < DOWN_RETRY_MS;
 
-	if (d->retry != NULL) {
+	if (d->retry != NULL && !resting) {
 		struct job *tail = d->retry;
 
 		while (tail->next != NULL)
@@ -562,6 +618,7 @@ commit_batch(struct daemon *d, struct job *batch)
 		tail->next = batch;
 		batch = d->retry;
 		d->retry = NULL;
+		d->owed_rows = 0;
 	}
 	for (j = batch; j != NULL && rv == CS_OK; j = j->next) {
 		size_t n = json_array_size(j->fx.events);
@@ -586,7 +643,9 @@ commit_batch(struct daemon *d, struct job *batch)
 			events[count++] = json_array_get(j->fx.events, i);
 		}
 	}
-	if (rv == CS_OK && count > 0) {
+	if (rv == CS_OK && count > 0 && resting) {
+		rv = CS_EIO;
+	} else if (rv == CS_OK && count > 0) {
 		int64_t t0 = cs_mono_us();
 
 		rv = core_store_append_pre(d->store, events, pre, count, NULL);
@@ -603,6 +662,8 @@ commit_batch(struct daemon *d, struct job *batch)
 		d->audit_down = false;
 		cs_log("audit store writable again");
 		chain_add_health(d, &out, true);
+		if (d->owed_lost > 0)
+			owe_gap(d);
 	}
 	if (rv != CS_OK && !d->audit_down) {
 		d->audit_down = true;
@@ -610,6 +671,8 @@ commit_batch(struct daemon *d, struct job *batch)
 		    "until it recovers", cs_strerror(rv));
 		chain_add_health(d, &out, false);
 	}
+	if (rv != CS_OK && count > 0 && !resting)
+		d->down_mono_ms = cs_mono_ms();
 	if (rv == CS_OK) {
 		/* one hold of the engine's lock for the whole batch: the
 		 * threads deciding calls hold it too */

@@ -239,8 +239,9 @@ fx_change(core_fx *fx, core_change c)
 static json_t *
 error_reply(const char *code, const char *message, const char *request)
 {
-	json_t *o = json_pack("{s:i, s:s, s:s, s:s}", "v", 1, "type", "error",
-	    "code", code, "message", message != NULL ? message : code);
+	json_t *o = json_pack("{s:i, s:s, s:s, s:o}", "v", 1, "type", "error",
+	    "code", code, "message",
+	    cs_json_text(message != NULL ? message : code));
 
 	if (o != NULL && request != NULL)
 		json_object_set_new(o, "request", json_string(request));
@@ -744,9 +745,10 @@ reject_frame(core_engine *eng, const char *code, const char *cause,
 
 	new_request_id(eng, request);
 	cs_sha256_hex(buf, len, digest);
-	ev = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s}",
+	ev = json_pack("{s:s, s:I, s:s, s:s, s:o, s:s, s:s, s:I, s:s}",
 	    "kind", "error", "ts", (json_int_t) now_ms, "request", request,
-	    "code", code, "reason", cause, "decision", "deny", "by", "error",
+	    "code", code, "reason", cs_json_text(cause), "decision", "deny",
+	    "by", "error",
 	    "size", (json_int_t) len, "frame_sha256", digest);
 	ev = fx_event(fx, ev);
 	fx_reply(fx, handle, error_reply(code, cause, request), ev);
@@ -1300,9 +1302,9 @@ refuse(core_fx *fx, uint64_t handle, const char *operator_name,
     const char *code, const char *message, const char *request,
     int64_t now_ms)
 {
-	json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:s}", "kind", "refused",
+	json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:o}", "kind", "refused",
 	    "ts", (json_int_t) now_ms, "operator", operator_name, "code", code,
-	    "reason", message);
+	    "reason", cs_json_text(message));
 
 	if (ev != NULL && request != NULL)
 		json_object_set_new(ev, "request", json_string(request));
@@ -1710,6 +1712,7 @@ control_msg(core_engine *eng, const char *op, const char *buf, size_t len,
 		pol_set *pol = NULL;
 		char *why = NULL;
 		size_t first = json_array_size(fx->events);
+		size_t reply = fx->reply_count;
 
 		if (eng->reload != NULL)
 			pol = eng->reload(eng->hook_ud, &why);
@@ -1720,8 +1723,9 @@ control_msg(core_engine *eng, const char *op, const char *buf, size_t len,
 		    json_pack("{s:s}", "policy", pol_set_version(pol))) :
 		    error_reply("policy_rejected", why, NULL), NULL);
 		policy_changed(eng, pol, why, op, now_ms, fx);
-		fx->replies[fx->reply_count - 1].event =
-		    json_array_get(fx->events, first);
+		if (fx->reply_count > reply) /* not lost to OOM */
+			fx->replies[reply].event =
+			    json_array_get(fx->events, first);
 		free(why);
 	} else {
 		refuse(fx, handle, op, "unknown_type", "unknown control "
@@ -1973,6 +1977,20 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 	pthread_mutex_lock(&eng->mtx);
 	out->fallback = true;
 	undo_changes(eng, fx);
+	/* a refused frame or command is answered as it was: its row is
+	 * still true, so it is written (or owed) with the fallback's */
+	for (size_t i = 0; i < json_array_size(fx->events); i++) {
+		json_t *ev = json_array_get(fx->events, i), *copy;
+		const char *kind = json_string_value(json_object_get(ev,
+		    "kind"));
+
+		if (kind != NULL && (strcmp(kind, "error") == 0 ||
+		    strcmp(kind, "refused") == 0) &&
+		    (copy = json_deep_copy(ev)) != NULL) {
+			json_object_del(copy, "seq");
+			fx_event(out, copy);
+		}
+	}
 	for (size_t i = 0; i < fx->reply_count; i++) {
 		json_t *msg = fx->replies[i].msg;
 
@@ -2016,6 +2034,12 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 			json_t *reply = recent_reply(r), *ev;
 			const json_t *failed = fx->reqs[i].event;
 
+			const char *was = json_string_value(json_object_get(
+			    reply, "decision"));
+			/* a deny is answered as it was decided (see above),
+			 * anything else as a deny for want of the store */
+			bool rewrite = was == NULL || strcmp(was, "deny") != 0;
+
 			/* the outcome the agent got, to be written when the
 			 * store takes rows again */
 			if (failed != NULL && json_is_string(json_object_get(
@@ -2023,20 +2047,25 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 			    json_object_get(failed, "kind")), "decision") == 0 &&
 			    (ev = json_deep_copy(failed)) != NULL) {
 				json_object_del(ev, "seq");
-				json_object_set_new(ev, "decision",
-				    json_string("deny"));
-				json_object_set_new(ev, "by",
-				    json_string("error"));
-				json_object_set_new(ev, "reason",
-				    json_string(reason));
+				if (rewrite) {
+					json_object_set_new(ev, "decision",
+					    json_string("deny"));
+					json_object_set_new(ev, "by",
+					    json_string("error"));
+					json_object_set_new(ev, "reason",
+					    json_string(reason));
+				}
 				fx_event(out, ev);
 			}
 
-			json_object_set_new(reply, "decision",
-			    json_string("deny"));
-			json_object_set_new(reply, "by", json_string("error"));
-			json_object_set_new(reply, "reason",
-			    json_string(reason));
+			if (rewrite) {
+				json_object_set_new(reply, "decision",
+				    json_string("deny"));
+				json_object_set_new(reply, "by",
+				    json_string("error"));
+				json_object_set_new(reply, "reason",
+				    json_string(reason));
+			}
 			json_object_del(reply, "audit_seq");
 			recent_set(r, reply);
 			r->audit_seq = 0;

@@ -884,6 +884,14 @@ static const struct {
 	    "'wait_ms':-5}", "wrong_type" },
 	{ "{'v':1,'type':'authorize','token':'t','tool':'fs.read\\u0000'}",
 	    "nul_in_string" },
+	/* the cause quotes the input cut at a byte count, here inside a
+	 * two-byte character: the row and the reply must still be made */
+	{ "{'v':1,'type':'authorize','token':'t','tool':'fs.read','"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "\xc3\xa9':1}", "unknown_field" },
+	{ "{'v':1,'type':'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9'}",
+	    "unknown_type" },
+	{ "'\\\xe2\x82\xac", "bad_json" },
 };
 
 START_TEST(test_malformed_frame)
@@ -2515,7 +2523,7 @@ END_TEST
 START_TEST(test_audit_failed_deny_kept)
 {
 	core_fx out;
-	json_t *msg;
+	json_t *msg, *ev;
 
 	ask(AGENT, "c-1", F.tok, "shell.exec", NULL, -1);
 	core_fx_init(&out);
@@ -2523,6 +2531,34 @@ START_TEST(test_audit_failed_deny_kept)
 	msg = reply_to(AGENT);
 	ck_assert_str_eq(S(msg, "decision"), "deny");
 	ck_assert_str_eq(S(msg, "by"), "policy");
+	/* the row owed says what the agent was told */
+	ck_assert_uint_eq(json_array_size(out.events), 1);
+	ev = json_array_get(out.events, 0);
+	ck_assert_str_eq(S(ev, "kind"), "decision");
+	ck_assert_str_eq(S(ev, "decision"), "deny");
+	ck_assert_str_eq(S(ev, "by"), "policy");
+	ck_assert_str_eq(S(ev, "reason"), S(msg, "reason"));
+	ck_assert_str_eq(S(ev, "request"), S(msg, "request"));
+	core_fx_fini(&out);
+}
+END_TEST
+
+/* A refused frame is answered as it was, so its row is owed too. */
+START_TEST(test_audit_failed_error_row_kept)
+{
+	core_fx out;
+	json_t *msg, *ev;
+
+	agent_at(AGENT, MONO, "%s", "{'v':1,'type':'zzz'}");
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
+	msg = reply_to(AGENT);
+	assert_error(msg, "unknown_type");
+	ck_assert_uint_eq(json_array_size(out.events), 1);
+	ev = json_array_get(out.events, 0);
+	ck_assert_str_eq(S(ev, "kind"), "error");
+	ck_assert_str_eq(S(ev, "code"), "unknown_type");
+	ck_assert_str_eq(S(ev, "request"), S(msg, "request"));
 	core_fx_fini(&out);
 }
 END_TEST
@@ -2862,6 +2898,7 @@ engine_suite(void)
 	tcase_add_test(tc, test_audit_failed_allow);
 	tcase_add_test(tc, test_audit_failed_committed_replay);
 	tcase_add_test(tc, test_audit_failed_deny_kept);
+	tcase_add_test(tc, test_audit_failed_error_row_kept);
 	tcase_add_test(tc, test_reply_text);
 	tcase_add_test(tc, test_audit_failed_pending);
 	tcase_add_test(tc, test_audit_failed_parked);
