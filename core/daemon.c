@@ -569,17 +569,19 @@ deliver_chain(struct daemon *d, struct chain *c)
 /* Write the fail-closed outcomes of a failed batch at once, before any
  * answer leaves: if sqlite's recovery later brings back a transaction
  * whose fsync failed, it is this one, which says what the agents were
- * told. Rows that still cannot be written are owed. */
+ * told (its frames overwrite the failed one's in the WAL). Rows that
+ * still cannot be written are owed; so are all of them when the store
+ * was not asked (asked false: it is resting, see commit_batch). */
 static void
-settle(struct daemon *d, core_fx *fx, struct chain *out)
+settle(struct daemon *d, core_fx *fx, struct chain *out, bool asked)
 {
 	size_t n;
 	json_t **events = fx_event_list(fx, &n);
 	cs_err rv = n > 0 ? CS_ENOMEM : CS_OK;
 
-	if (events != NULL && d->retry != NULL) {
-		/* rows are owed already: these go after them, in order */
+	if (events != NULL && !asked) {
 		rv = CS_EIO;
+		free(events);
 	} else if (events != NULL) {
 		/* no second wait on a lock: a busy store wrote nothing */
 		core_store_set_busy_ms(d->store, 0);
@@ -704,7 +706,7 @@ commit_batch(struct daemon *d, struct job *batch)
 			core_fx_init(&follow);
 			core_engine_audit_failed(d->eng, &j->fx, cs_now_ms(),
 			    &follow);
-			settle(d, &follow, &out);
+			settle(d, &follow, &out, !resting);
 		}
 		if (rv != CS_OK && j->fx.fallback)
 			owe(d, &j->fx); /* answers go now, rows later */
