@@ -236,7 +236,7 @@ escape_unit(const char *p, const char *end)
 {
 	long unit = 0;
 
-	if (end - p < 6 || p[1] != 'u')
+	if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
 		return -1;
 	for (int k = 2; k < 6; k++) {
 		int c = (unsigned char) p[k], d;
@@ -253,11 +253,11 @@ escape_unit(const char *p, const char *end)
 }
 
 bool
-cs_json_scan(const char *buf, size_t len, int max_depth, bool *escapes_ok)
+cs_json_scan(const char *buf, size_t len, int max_depth, const char **flaw)
 {
-	const char *end = buf + len;
+	const char *end = buf + len, *first = NULL;
 	int depth = 0;
-	bool in_str = false, paired = true;
+	bool in_str = false;
 
 	for (size_t i = 0; i < len; i++) {
 		char c = buf[i];
@@ -270,9 +270,11 @@ cs_json_scan(const char *buf, size_t len, int max_depth, bool *escapes_ok)
 				    (low = escape_unit(buf + i + 6, end)) >= 0xDC00 &&
 				    low <= 0xDFFF)
 					i += 11; /* a whole pair */
-				else if (u >= 0xD800 && u <= 0xDFFF)
-					paired = false;
-				else
+				else if (u >= 0xD800 && u <= 0xDFFF) {
+					if (first == NULL)
+						first = "a \\u escape of an "
+						    "unpaired UTF-16 surrogate";
+				} else
 					i++;
 			} else if (c == '"') {
 				in_str = false;
@@ -286,9 +288,12 @@ cs_json_scan(const char *buf, size_t len, int max_depth, bool *escapes_ok)
 				return false;
 		} else if (c == '}' || c == ']')
 			depth--;
+		else if ((unsigned char) c < 0x20 && c != ' ' && c != '\t' &&
+		    c != '\n' && c != '\r' && first == NULL)
+			first = "a control character outside a string";
 	}
-	if (escapes_ok != NULL)
-		*escapes_ok = paired;
+	if (flaw != NULL)
+		*flaw = first;
 	return true;
 }
 

@@ -79,11 +79,12 @@ cs_err cs_args_digest(const json_t *args, char out[72]);
 
 /* cs_json_scan walks JSON text once without parsing it, so it is safe to
  * run before parsing hostile input: it reports whether arrays and objects
- * nest no deeper than max_depth, and sets *escapes_ok (when escapes_ok is
- * not NULL and the depth is fine) to whether every \u escape of a UTF-16
- * surrogate is one half of a pair. */
+ * nest no deeper than max_depth and, when they do and flaw is not NULL,
+ * sets *flaw to what is wrong with the text that some lexers let through
+ * (a \u escape of an unpaired UTF-16 surrogate, a control character other
+ * than JSON's whitespace outside strings), or NULL. */
 bool cs_json_scan(const char *buf, size_t len, int max_depth,
-    bool *escapes_ok);
+    const char **flaw);
 
 /* cs_glob_match matches text against a pattern where '*' matches any run
  * of characters (including none) and '?' one character. */

@@ -34,16 +34,21 @@ core_name_ok(const char *s)
  * json_loadb's checks: duplicate keys and NUL in strings refused, every
  * string and key valid UTF-8 (by jansson's own check, which refuses
  * overlong forms, surrogates and code points above U+10FFFF, where yajl's
- * is looser, so yajl's is off), the top level an object or an array.
- * cs_json_scan has already bounded the depth and refused \u escapes of
- * unpaired surrogates, which yajl would turn into '?'. */
+ * is looser, so yajl's is off), the top level an object or an array,
+ * nothing but whitespace after it. cs_json_scan has already bounded the
+ * depth and refused what yajl's lexer lets through: \u escapes of
+ * unpaired surrogates (it makes them '?') and \f or \v as whitespace. */
 
 struct build {
 	json_t **stack;         /* open containers, innermost last */
 	int depth, max_depth;
 	json_t *root;
-	const unsigned char *key; /* the member name waiting for its value */
-	size_t key_len;
+	char *key;              /* the member name waiting for its value: a
+	                         * copy, as yajl decodes an escaped name into
+	                         * the buffer it then decodes the value into */
+	size_t key_len, key_cap;
+	yajl_handle h;
+	size_t end;             /* bytes up to the end of the root */
 	bool ascii;             /* the frame is ASCII: every string is UTF-8 */
 	const char *code;       /* why a callback stopped the parse */
 	char *cause;
@@ -89,7 +94,7 @@ build_add(struct build *b, json_t *v)
 		if (json_array_append_new(top, v) != 0)
 			return build_fail(b, "too_large", "out of memory");
 	} else {
-		const char *key = (const char *) b->key;
+		const char *key = b->key;
 
 		if (json_object_getn(top, key, b->key_len) != NULL) {
 			json_decref(v);
@@ -173,7 +178,15 @@ build_key(void *ud, const unsigned char *s, size_t len)
 	if (memchr(s, '\0', len) != NULL)
 		return build_fail(b, "nul_in_string",
 		    "\\u0000 is not allowed in a member name");
-	b->key = s;
+	if (len >= b->key_cap) {
+		char *grown = realloc(b->key, len + 1);
+
+		if (grown == NULL)
+			return build_fail(b, "too_large", "out of memory");
+		b->key = grown;
+		b->key_cap = len + 1;
+	}
+	memcpy(b->key, s, len);
 	b->key_len = len;
 	return 1;
 }
@@ -193,8 +206,22 @@ build_array(void *ud)
 static int
 build_close(void *ud)
 {
-	((struct build *) ud)->depth--;
+	struct build *b = ud;
+
+	if (--b->depth == 0) /* within a callback: up to this token */
+		b->end = yajl_get_bytes_consumed(b->h);
 	return 1;
+}
+
+/* Whether the text after the root is only JSON whitespace: yajl, asked to
+ * refuse trailing garbage, still takes an unterminated string there. */
+static bool
+nothing_after(const char *buf, size_t len, size_t end)
+{
+	for (size_t i = end; i < len; i++)
+		if (strchr(" \t\n\r", buf[i]) == NULL || buf[i] == '\0')
+			return false;
+	return true;
 }
 
 static const yajl_callbacks build_callbacks = {
@@ -244,20 +271,19 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 	struct build b = { .stack = stack, .max_depth = max_depth };
 	yajl_handle h;
 	yajl_status st;
-	bool escapes_ok = true;
+	const char *flaw = NULL;
 
 	if (max_depth > CORE_JSON_DEPTH_MAX)
 		b.max_depth = max_depth = CORE_JSON_DEPTH_MAX;
-	if (!cs_json_scan(buf, len, max_depth, &escapes_ok)) {
+	if (!cs_json_scan(buf, len, max_depth, &flaw)) {
 		*code = "too_deep";
 		cs_set_cause(cause, "JSON nests deeper than %d levels",
 		    max_depth);
 		return NULL;
 	}
-	if (!escapes_ok) {
+	if (flaw != NULL) {
 		*code = "bad_json";
-		cs_set_cause(cause, "invalid JSON: a \\u escape of an "
-		    "unpaired UTF-16 surrogate");
+		cs_set_cause(cause, "invalid JSON: %s", flaw);
 		return NULL;
 	}
 	if ((h = yajl_alloc(&build_callbacks, NULL, &b)) == NULL) {
@@ -266,12 +292,15 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 		return NULL;
 	}
 	yajl_config(h, yajl_dont_validate_strings, 1);
+	b.h = h;
 	b.ascii = ascii_only(buf, len);
 	st = yajl_parse(h, (const unsigned char *) buf, len);
 	if (st == yajl_status_ok)
 		st = yajl_complete_parse(h);
-	if (st == yajl_status_ok && b.root != NULL) {
+	if (st == yajl_status_ok && b.root != NULL &&
+	    nothing_after(buf, len, b.end)) {
 		yajl_free(h);
+		free(b.key);
 		return b.root;
 	}
 	json_decref(b.root);
@@ -279,6 +308,10 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 		*code = b.code;
 		*cause = b.cause;
 		b.cause = NULL;
+	} else if (st == yajl_status_ok && b.root != NULL) {
+		*code = utf8_ok(buf, len) ? "bad_json" : "bad_utf8";
+		cs_set_cause(cause, "invalid JSON at byte %zu: text after the "
+		    "value", b.end);
 	} else if (st == yajl_status_ok) {
 		*code = "bad_json";
 		cs_set_cause(cause, "invalid JSON: no value");
@@ -294,6 +327,7 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 		yajl_free_error(h, msg);
 	}
 	free(b.cause);
+	free(b.key);
 	yajl_free(h);
 	return NULL;
 }

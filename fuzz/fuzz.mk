@@ -20,8 +20,8 @@ FUZZ_WORK    ?= $(FUZZ_DIR)/work
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
                 -fno-omit-frame-pointer
 FUZZ_CFLAGS  := $(CSTD) $(WARN) -g -O1 $(FUZZ_SAN) -MMD -MP
-FUZZ_LIBS    := $(shell pkg-config --libs jansson libjwt libcrypto \
-                2>/dev/null || echo -ljansson -ljwt -lcrypto)
+FUZZ_LIBS    := $(shell pkg-config --libs jansson yajl libjwt libcrypto \
+                2>/dev/null || echo -ljansson -lyajl -ljwt -lcrypto)
 
 # The product sources each target links, compiled again with clang.
 fuzz_wire_SRC     := core/req.c core/cs.c

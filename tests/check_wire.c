@@ -630,6 +630,7 @@ static const struct {
 	{ "['\\udc00']", 8, "bad_json" },
 	{ "['\\ud800\\u0041']", 8, "bad_json" },
 	{ "['\\ud800\\ud800']", 8, "bad_json" },
+	{ "['\\ud83d/ude00']", 8, "bad_json" }, /* no backslash: not a pair */
 	{ "{'\\udbff':1}", 8, "bad_json" },
 	{ "['\\ud83d\\ude00']", 8, NULL },
 	{ "['\\\\ud800']", 8, NULL }, /* an escaped backslash, then text */
@@ -641,6 +642,12 @@ static const struct {
 	{ "{'\xc3\xa9t\xc3\xa9':'\xe2\x82\xac'}", 8, NULL },
 	{ "[\xff]", 8, "bad_utf8" }, /* not UTF-8 outside a string */
 	{ "{'a':1} {}", 8, "bad_json" },
+	{ "{'a':1}'", 8, "bad_json" }, /* an unterminated string after it */
+	{ "['a']'tail", 8, "bad_json" },
+	{ "{'a':1} \t\r\n", 8, NULL },
+	{ "{'a':\f1}", 8, "bad_json" }, /* JSON's whitespace has no \f */
+	{ "[1,\v2]", 8, "bad_json" },
+	{ "['\f']", 8, "bad_json" }, /* nor may a string hold it raw */
 	{ "{'a':1}x", 8, "bad_json" },
 	{ "[1/*c*/]", 8, "bad_json" },
 	{ "[01]", 8, "bad_json" },
@@ -664,6 +671,9 @@ static const char *const same_tree[] = {
 	"{'nested':{'list':[true,false,null,{'k':'v'}],'n':null}}",
 	"  {  'a' : [ 1 , 2 ] }  ",
 	"{'':'','z':'last','a':'first'}",
+	/* an escaped name, then an escaped value: yajl decodes both into
+	 * one buffer */
+	"{'na\\\"me':'\\u00e9t\\u00e9','k\\u00e9y':{'i\\nner':'v\\tal'}}",
 };
 
 START_TEST(test_json_parse_strict)
