@@ -123,6 +123,18 @@ json_has_nul(const json_t *v)
 	return false;
 }
 
+/* Whether needle occurs in the len bytes at buf. */
+static bool
+has_text(const char *buf, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (size_t i = 0; i + n <= len; i++)
+		if (memcmp(buf + i, needle, n) == 0)
+			return true;
+	return false;
+}
+
 /* The string member key of obj, or NULL when absent or not a string. */
 static const char *
 member_str(const json_t *obj, const char *key)
@@ -143,9 +155,23 @@ check_strict(const char *buf, size_t len, int max_depth)
 	strict = core_json_parse_strict(buf, len, max_depth, &code, &cause);
 	plain = json_loadb(buf, len, 0, &jerr); /* duplicates: last wins */
 	if (strict == NULL) {
+		json_t *strict_jansson;
+
 		FUZZ_CHECK(code_is_stable(code), "unstable code \"%s\"",
 		    code != NULL ? code : "(null)");
 		FUZZ_CHECK(cause != NULL, "code %s without a cause", code);
+		/* and it refuses only what jansson's strict parse refuses,
+		 * past the depth limit (jansson's is 2048), INT64_MIN (which
+		 * yajl's lexer takes for an overflow) and raw NUL bytes
+		 * (which jansson skips after some tokens) aside */
+		strict_jansson = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
+		    NULL);
+		FUZZ_CHECK(strict_jansson == NULL ||
+		    strcmp(code, "too_deep") == 0 ||
+		    has_text(buf, len, "-9223372036854775808") ||
+		    memchr(buf, '\0', len) != NULL,
+		    "refused (%s: %s) what jansson takes", code, cause);
+		json_decref(strict_jansson);
 	} else {
 		code = NULL;
 		FUZZ_CHECK(plain != NULL, "strict parse took what jansson "
