@@ -283,7 +283,7 @@ table() {
 			    "$budget (budget: $(nproc) cores ÷ (0.60 × echo/s), less the load generator's µs/call; $budget_echo with its echo-run cost)" \
 			    "$(ratio "$(get cs-ipc-16 daemon_cpu_us)" "$budget") (daemon / budget)" "" ""
 			row "ipc, 16 agents: the libraries' floors alone, CPU µs per decision" \
-			    "$libs (nng echo server $(get echo-ipc-16 daemon_cpu_us) + jansson parse $(ms "$(get engine-16 parse_ns_per_frame)") + row JSON $(ms "$(get engine-16 render_ns_per_row)") + sqlite append $(get engine-16 append_cpu_us_per_row))" \
+			    "$libs (nng echo server $(get echo-ipc-16 daemon_cpu_us) + strict parse $(ms "$(get engine-16 parse_ns_per_frame)") + row JSON $(ms "$(get engine-16 render_ns_per_row)") + sqlite append $(get engine-16 append_cpu_us_per_row))" \
 			    "$budget / $budget_echo (budget)" "$(ratio "$libs" "$budget") / $(ratio "$libs" "$budget_echo") (floors / budget)" "" ""
 		fi
 		if [ "$c" = 1 ]; then
@@ -299,7 +299,7 @@ table() {
 	    "$(int "$(get engine-16 engine_ns_per_decision)")" \
 	    "$(int "$(get eval-default ns_per_decision)") (policy alone)" \
 	    "$(ratio "$(get engine-16 engine_ns_per_decision)" "$(get eval-default ns_per_decision)")" "" ""
-	row "JSON parse of the agent frame alone (jansson, strict), in-process: ns/frame" \
+	row "JSON parse of the agent frame alone (strict: yajl into a jansson tree), in-process: ns/frame" \
 	    "$(int "$(get engine-16 parse_ns_per_frame)")" \
 	    "$(int "$(get engine-16 engine_ns_per_decision)") (whole engine)" \
 	    "$(ratio "$(get engine-16 parse_ns_per_frame)" "$(get engine-16 engine_ns_per_decision)") (parse / engine)" "" ""
