@@ -282,7 +282,9 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 		return NULL;
 	}
 	if (flaw != NULL) {
-		*code = "bad_json";
+		/* as jansson, which reads the text in order, would say of
+		 * text that is not UTF-8 as well */
+		*code = utf8_ok(buf, len) ? "bad_json" : "bad_utf8";
 		cs_set_cause(cause, "invalid JSON: %s", flaw);
 		return NULL;
 	}

@@ -647,6 +647,7 @@ static const struct {
 	{ "{'a':1} \t\r\n", 8, NULL },
 	{ "{'a':\f1}", 8, "bad_json" }, /* JSON's whitespace has no \f */
 	{ "[1,\v2]", 8, "bad_json" },
+	{ "\x8f\x01{}", 8, "bad_utf8" }, /* not UTF-8 comes first */
 	{ "['\f']", 8, "bad_json" }, /* nor may a string hold it raw */
 	{ "{'a':1}x", 8, "bad_json" },
 	{ "[1/*c*/]", 8, "bad_json" },

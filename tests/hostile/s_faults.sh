@@ -174,6 +174,17 @@ judge_fault_calls() {
 				bad allows_during_fault "$tag: ${f##*.} allowed during the fault: ${out:0:200}"
 			fi
 			;;
+		pending)
+			# the same for an escalation: its pending row taken by
+			# the store is a call rightly waiting for an operator
+			r=$(printf '%s' "$out" | jq -r '.request // ""' 2>/dev/null)
+			if [ -n "$r" ] && [ "$(q "$H" "SELECT COUNT(*) FROM audit WHERE kind = 'pending' AND request = '$r'")" = 1 ]; then
+				count decisions
+				note "$tag: ${f##*.} pending with its row committed (the store still took that commit)"
+			else
+				bad mismatches "$tag: ${f##*.} pending during the fault without its row: ${out:0:200}"
+			fi
+			;;
 		deny)
 			count decisions
 			printf '%s\n' "$out" | jq -r .request >>"$TEST_TMP/denied.$tag"
