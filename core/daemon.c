@@ -157,7 +157,20 @@ enqueue(struct daemon *d, core_fx *fx, bool counted)
 		return;
 	}
 	if ((j = calloc(1, sizeof *j)) == NULL) {
-		cs_log("error: out of memory queueing a decision");
+		/* nothing can be audited: fail closed, in the engine's
+		 * memory too, and still answer every handle so that its
+		 * slot moves on */
+		core_fx follow;
+
+		cs_log("error: out of memory queueing a decision: denied "
+		    "without an audit row");
+		core_fx_init(&follow);
+		core_engine_audit_failed(d->eng, fx, cs_now_ms(), &follow);
+		for (size_t i = 0; i < fx->reply_count; i++)
+			send_reply(d, &fx->replies[i]);
+		for (size_t i = 0; i < follow.reply_count; i++)
+			send_reply(d, &follow.replies[i]);
+		core_fx_fini(&follow);
 		core_fx_fini(fx);
 		if (counted)
 			atomic_fetch_sub(&d->deciding, 1);

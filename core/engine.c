@@ -685,8 +685,16 @@ finalize_ev(core_engine *eng, json_t *ev, const char *decision,
 			    "out of memory", request), NULL);
 		return;
 	}
-	if ((reply = decision_reply(ev, NULL)) == NULL)
+	if ((reply = decision_reply(ev, NULL)) == NULL) {
+		/* OOM: no decision reaches anyone, but every handle is
+		 * answered (a static error when even this fails), so no
+		 * slot waits for good */
+		if (handle != 0)
+			fx_reply(fx, handle, NULL, NULL);
+		for (int i = 0; i < waiter_count; i++)
+			fx_reply(fx, waiters[i].handle, NULL, NULL);
 		return;
+	}
 	/* rendered once: remembered, and sent as is (audit_seq appended) */
 	text = json_dumps(reply, JSON_COMPACT);
 	if (handle != 0)
