@@ -89,15 +89,20 @@ cs_set_cause(char **cause, const char *fmt, ...)
 		cs_utf8_scrub(*cause);
 }
 
+bool
+cs_utf8_ok(const char *buf, size_t len)
+{
+	json_t *probe = json_stringn(buf, len); /* jansson's UTF-8 check */
+
+	json_decref(probe);
+	return probe != NULL;
+}
+
 void
 cs_utf8_scrub(char *text)
 {
-	json_t *probe = json_string(text); /* jansson's UTF-8 check */
-
-	if (probe != NULL) {
-		json_decref(probe);
+	if (cs_utf8_ok(text, strlen(text)))
 		return;
-	}
 	for (unsigned char *p = (unsigned char *) text; *p != '\0'; p++)
 		if (*p > 0x7f)
 			*p = '?';
@@ -229,8 +234,8 @@ cs_args_digest(const json_t *args, char out[72])
 	return CS_OK;
 }
 
-/* The UTF-16 code unit of the \uXXXX escape at p (p[0] is the backslash),
- * or -1 when the text from p to end is not such an escape. */
+/* The UTF-16 code unit of the \u escape (four hex digits) at p, p[0]
+ * being its backslash, or -1 when the text from p to end is not one. */
 static long
 escape_unit(const char *p, const char *end)
 {

@@ -40,6 +40,11 @@ char *cs_asprintf(const char *fmt, ...)
 void cs_set_cause(char **cause, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* cs_utf8_ok reports whether the len bytes at buf are valid UTF-8, by
+ * jansson's check (no overlong forms, surrogates or code points above
+ * U+10FFFF); false as well when out of memory. */
+bool cs_utf8_ok(const char *buf, size_t len);
+
 /* cs_utf8_scrub leaves text alone when it is valid UTF-8, and otherwise
  * replaces each of its bytes above 0x7f with '?'. */
 void cs_utf8_scrub(char *text);

@@ -1976,6 +1976,15 @@ undo_changes(core_engine *eng, core_fx *fx)
 	fx->change_count = 0;
 }
 
+/* A decision reply or row, made a deny for want of the audit store. */
+static void
+deny_unaudited(json_t *o)
+{
+	json_object_set_new(o, "decision", json_string("deny"));
+	json_object_set_new(o, "by", json_string("error"));
+	json_object_set_new(o, "reason", json_string("audit_unavailable"));
+}
+
 void
 core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
     core_fx *out)
@@ -2015,10 +2024,7 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 		    "decision"));
 
 		if (d != NULL && strcmp(d, "deny") != 0) {
-			json_object_set_new(msg, "decision",
-			    json_string("deny"));
-			json_object_set_new(msg, "by", json_string("error"));
-			json_object_set_new(msg, "reason", json_string(reason));
+			deny_unaudited(msg);
 		} else if (json_object_get(msg, "ok") != NULL) {
 			json_t *err = error_reply(reason, "the audit store "
 			    "is unavailable", NULL);
@@ -2055,25 +2061,13 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 			    json_object_get(failed, "kind")), "decision") == 0 &&
 			    (ev = json_deep_copy(failed)) != NULL) {
 				json_object_del(ev, "seq");
-				if (rewrite) {
-					json_object_set_new(ev, "decision",
-					    json_string("deny"));
-					json_object_set_new(ev, "by",
-					    json_string("error"));
-					json_object_set_new(ev, "reason",
-					    json_string(reason));
-				}
+				if (rewrite)
+					deny_unaudited(ev);
 				fx_event(out, ev);
 			}
 
-			if (rewrite) {
-				json_object_set_new(reply, "decision",
-				    json_string("deny"));
-				json_object_set_new(reply, "by",
-				    json_string("error"));
-				json_object_set_new(reply, "reason",
-				    json_string(reason));
-			}
+			if (rewrite)
+				deny_unaudited(reply);
 			json_object_del(reply, "audit_seq");
 			recent_set(r, reply);
 			r->audit_seq = 0;

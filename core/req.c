@@ -253,14 +253,12 @@ ascii_only(const char *buf, size_t len)
 	return (any & UINT64_C(0x8080808080808080)) == 0;
 }
 
-/* Whether buf is valid UTF-8 throughout, by jansson's check. */
-static bool
-utf8_ok(const char *buf, size_t len)
+/* The code for text yajl or the scan refused: jansson, which reads text
+ * in order, would have said bad_utf8 of text that is not UTF-8 at all. */
+static const char *
+bad_text_code(const char *buf, size_t len)
 {
-	json_t *s = json_stringn(buf, len);
-
-	json_decref(s);
-	return s != NULL;
+	return cs_utf8_ok(buf, len) ? "bad_json" : "bad_utf8";
 }
 
 json_t *
@@ -282,9 +280,7 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 		return NULL;
 	}
 	if (flaw != NULL) {
-		/* as jansson, which reads the text in order, would say of
-		 * text that is not UTF-8 as well */
-		*code = utf8_ok(buf, len) ? "bad_json" : "bad_utf8";
+		*code = bad_text_code(buf, len);
 		cs_set_cause(cause, "invalid JSON: %s", flaw);
 		return NULL;
 	}
@@ -311,7 +307,7 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 		*cause = b.cause;
 		b.cause = NULL;
 	} else if (st == yajl_status_ok && b.root != NULL) {
-		*code = utf8_ok(buf, len) ? "bad_json" : "bad_utf8";
+		*code = bad_text_code(buf, len);
 		cs_set_cause(cause, "invalid JSON at byte %zu: text after the "
 		    "value", b.end);
 	} else if (st == yajl_status_ok) {
@@ -321,8 +317,7 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 		unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
 		size_t at = yajl_get_bytes_consumed(h), n;
 
-		/* a byte that is not UTF-8 is a lexical error to yajl */
-		*code = utf8_ok(buf, len) ? "bad_json" : "bad_utf8";
+		*code = bad_text_code(buf, len);
 		n = msg != NULL ? strcspn((const char *) msg, "\n") : 0;
 		cs_set_cause(cause, "invalid JSON at byte %zu: %.*s", at,
 		    (int) n, msg != NULL ? (const char *) msg : "");
