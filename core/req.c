@@ -261,12 +261,78 @@ bad_text_code(const char *buf, size_t len)
 	return cs_utf8_ok(buf, len) ? "bad_json" : "bad_utf8";
 }
 
+/* yajl's own allocations for one parse (its handle, lexer, decode
+ * buffer and state stack: a few kilobytes) come from a block on the
+ * parsing thread's stack, and go with it: no malloc or free per frame,
+ * and no large malloc that makes glibc consolidate the small chunks the
+ * tree building frees. A request the block cannot hold goes to malloc. */
+#define ARENA_SIZE 8192
+#define ARENA_ALIGN 16
+
+struct arena {
+	size_t used;
+	_Alignas(ARENA_ALIGN) unsigned char block[ARENA_SIZE];
+};
+
+/* Each block handed out is preceded by its size, for realloc. */
+static bool
+arena_owns(const struct arena *a, const void *p)
+{
+	const unsigned char *c = p;
+
+	return c >= a->block && c < a->block + ARENA_SIZE;
+}
+
+static void *
+arena_malloc(void *ctx, size_t size)
+{
+	struct arena *a = ctx;
+	size_t need = ARENA_ALIGN + ((size + ARENA_ALIGN - 1) &
+	    ~(size_t) (ARENA_ALIGN - 1));
+	unsigned char *p;
+
+	if (size > ARENA_SIZE || ARENA_SIZE - a->used < need)
+		return malloc(size);
+	p = a->block + a->used;
+	memcpy(p, &size, sizeof size);
+	a->used += need;
+	return p + ARENA_ALIGN;
+}
+
+static void
+arena_free(void *ctx, void *ptr)
+{
+	if (!arena_owns(ctx, ptr))
+		free(ptr); /* an arena block goes with the arena */
+}
+
+static void *
+arena_realloc(void *ctx, void *ptr, size_t size)
+{
+	size_t old;
+	void *grown;
+
+	if (ptr == NULL)
+		return arena_malloc(ctx, size);
+	if (!arena_owns(ctx, ptr))
+		return realloc(ptr, size);
+	memcpy(&old, (unsigned char *) ptr - ARENA_ALIGN, sizeof old);
+	if (size <= old)
+		return ptr;
+	if ((grown = arena_malloc(ctx, size)) != NULL)
+		memcpy(grown, ptr, old);
+	return grown;
+}
+
 json_t *
 core_json_parse_strict(const char *buf, size_t len, int max_depth,
     const char **code, char **cause)
 {
 	json_t *stack[CORE_JSON_DEPTH_MAX];
 	struct build b = { .stack = stack, .max_depth = max_depth };
+	struct arena arena;
+	yajl_alloc_funcs funcs = { arena_malloc, arena_realloc, arena_free,
+	    &arena };
 	yajl_handle h;
 	yajl_status st;
 	const char *flaw = NULL;
@@ -284,7 +350,8 @@ core_json_parse_strict(const char *buf, size_t len, int max_depth,
 		cs_set_cause(cause, "invalid JSON: %s", flaw);
 		return NULL;
 	}
-	if ((h = yajl_alloc(&build_callbacks, NULL, &b)) == NULL) {
+	arena.used = 0;
+	if ((h = yajl_alloc(&build_callbacks, &funcs, &b)) == NULL) {
 		*code = "too_large";
 		cs_set_cause(cause, "out of memory parsing JSON");
 		return NULL;

@@ -724,6 +724,52 @@ START_TEST(test_json_parse_same_tree)
 }
 END_TEST
 
+/* Frames whose parse outgrows the block yajl's allocations come from:
+ * long escaped strings (yajl's decode buffer grows past it, moving its
+ * contents to the heap) and deep nesting (its state stack grows), still
+ * the same tree as json_loadb's, and an error found after that still a
+ * clean refusal. */
+START_TEST(test_json_parse_big)
+{
+	size_t n = 40000, len;
+	char *text = malloc(n * 4 + 1024), *p = text;
+	const char *code = NULL;
+	char *cause = NULL;
+	json_t *ours, *theirs;
+
+	ck_assert_ptr_nonnull(text);
+	p += sprintf(p, "{\"a\":\"");
+	for (size_t i = 0; i < n / 2; i++)
+		p += sprintf(p, i % 2 ? "\\n" : "\\u00e9");
+	p += sprintf(p, "\",\"b\":");
+	for (int i = 0; i < 200; i++)
+		*p++ = '[';
+	*p++ = '1';
+	for (int i = 0; i < 200; i++)
+		*p++ = ']';
+	p += sprintf(p, ",\"c\":\"");
+	for (size_t i = 0; i < n; i++)
+		*p++ = (char) ('a' + i % 26);
+	p += sprintf(p, "\"}");
+	len = (size_t) (p - text);
+	ours = core_json_parse_strict(text, len, 256, &code, &cause);
+	theirs = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	ck_assert_msg(ours != NULL, "%s", cause != NULL ? cause : "?");
+	ck_assert_ptr_nonnull(theirs);
+	ck_assert(json_equal(ours, theirs));
+	json_decref(ours);
+	json_decref(theirs);
+	/* the same, broken at its very end */
+	text[len - 1] = ',';
+	ours = core_json_parse_strict(text, len, 256, &code, &cause);
+	ck_assert_ptr_null(ours);
+	ck_assert_str_eq(code, "bad_json");
+	ck_assert_ptr_nonnull(cause);
+	free(cause);
+	free(text);
+}
+END_TEST
+
 /* ---- config.json ------------------------------------------------------- */
 
 static char tmpdir[64];
@@ -1290,6 +1336,7 @@ wire_suite(void)
 	    CS_ARRAY_LEN(strict_cases));
 	tcase_add_loop_test(tc, test_json_parse_same_tree, 0,
 	    CS_ARRAY_LEN(same_tree));
+	tcase_add_test(tc, test_json_parse_big);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("core_cfg_defaults");
