@@ -278,9 +278,10 @@ struct arena {
 static bool
 arena_owns(const struct arena *a, const void *p)
 {
-	const unsigned char *c = p;
+	/* as integers: < on pointers into different objects is undefined */
+	uintptr_t c = (uintptr_t) p, start = (uintptr_t) a->block;
 
-	return c >= a->block && c < a->block + ARENA_SIZE;
+	return c >= start && c - start < ARENA_SIZE;
 }
 
 static void *
