@@ -274,7 +274,6 @@ struct arena {
 	_Alignas(ARENA_ALIGN) unsigned char block[ARENA_SIZE];
 };
 
-/* Each block handed out is preceded by its size, for realloc. */
 static bool
 arena_owns(const struct arena *a, const void *p)
 {
@@ -284,6 +283,8 @@ arena_owns(const struct arena *a, const void *p)
 	return c >= start && c - start < ARENA_SIZE;
 }
 
+/* Each block handed out is preceded by its size, for realloc; a size
+ * past the block (where need could wrap) goes straight to malloc. */
 static void *
 arena_malloc(void *ctx, size_t size)
 {
