@@ -1,6 +1,7 @@
 /* cs.c: errors, time, hashing and small helpers shared by every module.
  * SPDX-License-Identifier: MIT */
 #include "cs.h"
+#include "json.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -217,8 +218,7 @@ cs_json_canon(const json_t *value)
 {
 	if (value == NULL)
 		return strdup("null");
-	return json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS |
-	    JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+	return cs_json_dump(value, CS_JSON_SORT, NULL);
 }
 
 cs_err

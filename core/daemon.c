@@ -27,6 +27,7 @@
 #include "cs.h"
 #include "engine.h"
 #include "home.h"
+#include "json.h"
 #include "pol.h"
 #include "store.h"
 #include "tp_http.h"
@@ -265,7 +266,7 @@ send_reply(struct daemon *d, const core_reply *r)
 	} else {
 		if (seq != NULL)
 			json_object_set(r->msg, "audit_seq", (json_t *) seq);
-		out = text = json_dumps(r->msg, JSON_COMPACT);
+		out = text = cs_json_dump(r->msg, 0, NULL);
 	}
 	if (out == NULL) /* no memory: still answer, so the slot moves on */
 		out = "{\"v\":1,\"type\":\"error\",\"code\":\"internal\","
@@ -284,7 +285,7 @@ deliver(struct daemon *d, core_fx *fx)
 	for (size_t i = 0; i < fx->reply_count; i++)
 		send_reply(d, &fx->replies[i]);
 	for (size_t i = 0; i < fx->pub_count; i++) {
-		char *text = json_dumps(fx->pubs[i].msg, JSON_COMPACT);
+		char *text = cs_json_dump(fx->pubs[i].msg, 0, NULL);
 
 		if (text != NULL) {
 			if (d->pub != NULL)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "map.h"
 #include "pend.h"
 #include "req.h"
@@ -44,7 +45,7 @@ recent_reply(const struct recent *r)
 static void
 recent_set(struct recent *r, const json_t *reply)
 {
-	char *text = json_dumps(reply, JSON_COMPACT);
+	char *text = cs_json_dump(reply, 0, NULL);
 
 	if (text == NULL)
 		return;
@@ -696,7 +697,7 @@ finalize_ev(core_engine *eng, json_t *ev, const char *decision,
 		return;
 	}
 	/* rendered once: remembered, and sent as is (audit_seq appended) */
-	text = json_dumps(reply, JSON_COMPACT);
+	text = cs_json_dump(reply, 0, NULL);
 	if (handle != 0)
 		fx_reply_text(fx, handle, json_incref(reply),
 		    text != NULL ? strdup(text) : NULL, ev);
@@ -1817,7 +1818,7 @@ core_engine_remember(core_engine *eng, const json_t *ev, int64_t now_ms)
 	pthread_mutex_lock(&eng->mtx);
 	if (core_map_get(eng->recent, request) == NULL &&
 	    (reply = decision_reply(ev, NULL)) != NULL) {
-		char *text = json_dumps(reply, JSON_COMPACT);
+		char *text = cs_json_dump(reply, 0, NULL);
 
 		recent_put(eng, request, replay, text);
 		if ((r = core_map_get(eng->recent, request)) != NULL)

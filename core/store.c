@@ -15,6 +15,8 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "json.h"
+
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_HASH_LEN 64
 
@@ -659,11 +661,10 @@ core_store_prerender(const json_t *event)
 		if (store_key_cmp(json_object_iter_key(it),
 		    json_object_iter_key_len(it), "seq", 3) < 0)
 			before++;
-	if ((text = cs_json_canon(ev)) == NULL)
+	if ((text = cs_json_dump(ev, CS_JSON_SORT, &len)) == NULL)
 		return NULL;
 	/* split after "{", at the comma that ends the last of them, or
 	 * before the final "}" */
-	len = strlen(text);
 	split = before == 0 ? 1 : len - 1;
 	for (size_t i = 0; before > 0 && i < len; i++) {
 		char c = text[i];

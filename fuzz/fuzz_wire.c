@@ -3,6 +3,7 @@
  * default limits, checking what a parsed message promises.
  * SPDX-License-Identifier: MIT */
 #include "fuzz.h"
+#include "json.h"
 #include "req.h"
 
 #include <string.h>
@@ -182,10 +183,37 @@ check_strict(const char *buf, size_t len, int max_depth)
 		    "the limit %d", json_depth(strict), max_depth);
 		FUZZ_CHECK(!json_has_nul(strict), "a NUL byte got through");
 	}
+	if (plain != NULL)
+		check_dump(plain);
 	json_decref(strict);
 	json_decref(plain);
 	free(cause);
 	return code;
+}
+
+/* The one-pass renderer gives jansson's text, sorted and in order. */
+static void
+check_dump(const json_t *v)
+{
+	static const int modes[][2] = {
+		{ 0, JSON_COMPACT },
+		{ CS_JSON_SORT, JSON_COMPACT | JSON_SORT_KEYS },
+	};
+
+	for (size_t i = 0; i < CS_ARRAY_LEN(modes); i++) {
+		size_t len = 0;
+		char *ours = cs_json_dump(v, modes[i][0], &len);
+		char *theirs = json_dumps(v, (size_t) modes[i][1] |
+		    JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+
+		FUZZ_CHECK(ours != NULL && theirs != NULL &&
+		    strcmp(ours, theirs) == 0 && len == strlen(theirs),
+		    "cs_json_dump gave %s where json_dumps gave %s",
+		    ours != NULL ? ours : "(null)",
+		    theirs != NULL ? theirs : "(null)");
+		free(ours);
+		free(theirs);
+	}
 }
 
 /* Check the members of a parsed authorize message. */

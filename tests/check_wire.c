@@ -2,6 +2,7 @@
  * (core/req.c) and DIR/config.json (core/cfg.c).
  * SPDX-License-Identifier: MIT */
 #include "cfg.h"
+#include "json.h"
 #include "req.h"
 
 #include <stdio.h>
@@ -770,6 +771,192 @@ START_TEST(test_json_parse_big)
 }
 END_TEST
 
+/* ---- cs_json_dump: jansson's text in one pass ------------------------- */
+
+static uint64_t
+dump_rng(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Text mixing plain ASCII, every escape, NUL, and 2-, 3- and 4-byte
+ * UTF-8, often sharing a prefix so sorted keys compare past it. */
+static size_t
+dump_text(uint64_t *s, char *out, size_t cap)
+{
+	static const char *const pieces[] = {
+		"a", "b", "ab", "Z", "0", "/", "~", "\x7f", " ", "\"", "\\",
+		"\b", "\f", "\n", "\r", "\t", "\x01", "\x1f", "\0",
+		"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xef\xbf\xbf",
+	};
+	size_t len = 0, count = dump_rng(s) % 7;
+
+	for (size_t i = 0; i < count; i++) {
+		size_t k = dump_rng(s) % CS_ARRAY_LEN(pieces);
+		size_t n = k == 18 ? 1 : strlen(pieces[k]);
+
+		if (len + n >= cap)
+			break;
+		memcpy(out + len, pieces[k], n);
+		len += n;
+	}
+	return len;
+}
+
+static json_t *
+dump_tree(uint64_t *s, int depth)
+{
+	static const json_int_t ints[] = { 0, 1, -1, 42, 1796660678885,
+		INT64_MAX, INT64_MIN, -9 };
+	static const double reals[] = { 0.0, -0.0, 0.1, 1.0, -2.5, 1e300,
+		5e-324, 123456789.125, 1e21 };
+	char text[64];
+	size_t len;
+	json_t *v;
+
+	switch (dump_rng(s) % (depth > 0 ? 9 : 6)) {
+	case 0:
+		return json_integer(ints[dump_rng(s) % CS_ARRAY_LEN(ints)]);
+	case 1:
+		return json_real(reals[dump_rng(s) % CS_ARRAY_LEN(reals)]);
+	case 2:
+		return json_boolean(dump_rng(s) % 2);
+	case 3:
+		return json_null();
+	case 4:
+	case 5:
+		len = dump_text(s, text, sizeof text);
+		return json_stringn(text, len);
+	case 6:
+		v = json_array();
+		for (size_t i = dump_rng(s) % 5; i > 0; i--)
+			json_array_append_new(v, dump_tree(s, depth - 1));
+		return v;
+	default:
+		v = json_object();
+		for (size_t i = dump_rng(s) % 24; i > 0; i--) {
+			len = dump_text(s, text, sizeof text);
+			json_object_setn_new(v, text, len,
+			    dump_tree(s, depth - 1));
+		}
+		return v;
+	}
+}
+
+static void
+dump_same(const json_t *v)
+{
+	static const int modes[][2] = {
+		{ 0, JSON_COMPACT },
+		{ CS_JSON_SORT, JSON_COMPACT | JSON_SORT_KEYS },
+	};
+
+	for (size_t i = 0; i < CS_ARRAY_LEN(modes); i++) {
+		size_t len = 0;
+		char *ours = cs_json_dump(v, modes[i][0], &len);
+		char *theirs = json_dumps(v, (size_t) modes[i][1] |
+		    JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+
+		ck_assert_ptr_nonnull(theirs);
+		ck_assert_ptr_nonnull(ours);
+		ck_assert_str_eq(ours, theirs);
+		ck_assert_uint_eq(len, strlen(theirs));
+		free(ours);
+		free(theirs);
+	}
+}
+
+/* Random trees, in both orders, give json_dumps's text byte for byte. */
+START_TEST(test_json_dump_same_text)
+{
+	uint64_t s = 0x9e3779b97f4a7c15ULL;
+
+	for (int i = 0; i < 3000; i++) {
+		json_t *v = dump_tree(&s, 1 + i % 6);
+
+		ck_assert_ptr_nonnull(v);
+		dump_same(v);
+		json_decref(v);
+	}
+}
+END_TEST
+
+/* A big object (the members outgrow the first block) and a long
+ * string (the text outgrows the first buffer) come out whole. */
+START_TEST(test_json_dump_big)
+{
+	json_t *v = json_object(), *list = json_array();
+	char key[32], *long_text = malloc(100001);
+
+	ck_assert_ptr_nonnull(long_text);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof key, "k%d", (i * 7919) % 5000);
+		json_object_set_new(v, key, json_integer(i));
+	}
+	memset(long_text, 'x', 100000);
+	for (int i = 0; i < 100000; i += 997)
+		long_text[i] = '\n';
+	long_text[100000] = '\0';
+	json_array_append_new(list, json_string(long_text));
+	json_array_append_new(list, json_deep_copy(v));
+	json_object_set_new(v, "list", list);
+	dump_same(v);
+	json_decref(v);
+	free(long_text);
+}
+END_TEST
+
+/* What jansson cannot render, neither can it: a string that is not
+ * UTF-8 (only reachable through the _nocheck setters), and NULL. */
+START_TEST(test_json_dump_refuses)
+{
+	static const char *const bad[] = {
+		"\x80", "a\xc0\xaf", "\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"\xe0\x80\xaf", "\xf0\x80\x80\xaf", "\xff", "ok\xe2\x82",
+	};
+
+	ck_assert_ptr_null(cs_json_dump(NULL, 0, NULL));
+	for (size_t i = 0; i < CS_ARRAY_LEN(bad); i++) {
+		json_t *str = json_stringn_nocheck(bad[i], strlen(bad[i]));
+		json_t *obj = json_object();
+		char *theirs = json_dumps(str, JSON_ENCODE_ANY);
+
+		ck_assert_ptr_null(theirs);
+		ck_assert_ptr_null(cs_json_dump(str, 0, NULL));
+		json_object_set_new_nocheck(obj, bad[i], json_true());
+		ck_assert_ptr_null(cs_json_dump(obj, CS_JSON_SORT, NULL));
+		json_decref(str);
+		json_decref(obj);
+	}
+}
+END_TEST
+
+/* Nesting up to CS_JSON_MAX_DEPTH renders as jansson renders it; one
+ * level more is refused, which is also what keeps a cycle from
+ * recursing for ever. */
+START_TEST(test_json_dump_depth)
+{
+	json_t *root = json_array(), *leaf = root;
+
+	for (int i = 1; i < CS_JSON_MAX_DEPTH; i++) {
+		json_t *next = json_object();
+
+		if (json_is_array(leaf))
+			json_array_append_new(leaf, next);
+		else
+			json_object_set_new(leaf, "k", next);
+		leaf = next;
+	}
+	dump_same(root);
+	json_object_set_new(leaf, "k", json_array());
+	ck_assert_ptr_null(cs_json_dump(root, 0, NULL));
+	json_decref(root);
+}
+END_TEST
+
 /* ---- config.json ------------------------------------------------------- */
 
 static char tmpdir[64];
@@ -1337,6 +1524,10 @@ wire_suite(void)
 	tcase_add_loop_test(tc, test_json_parse_same_tree, 0,
 	    CS_ARRAY_LEN(same_tree));
 	tcase_add_test(tc, test_json_parse_big);
+	tcase_add_test(tc, test_json_dump_same_text);
+	tcase_add_test(tc, test_json_dump_big);
+	tcase_add_test(tc, test_json_dump_refuses);
+	tcase_add_test(tc, test_json_dump_depth);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("core_cfg_defaults");
