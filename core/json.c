@@ -239,7 +239,7 @@ put_object(struct out *o, const json_t *object, int flags, int depth)
 			json_object_iter_value(it)
 		};
 	o->member_count = base + i;
-	if (flags & CS_JSON_SORT)
+	if ((flags & CS_JSON_SORT) && i > 1)
 		sort_members(o->members + base, i);
 	ok = put_char(o, '{');
 	for (size_t k = 0; ok && k < i; k++) {

@@ -24,9 +24,9 @@ FUZZ_LIBS    := $(shell pkg-config --libs jansson yajl libjwt libcrypto \
                 2>/dev/null || echo -ljansson -lyajl -ljwt -lcrypto)
 
 # The product sources each target links, compiled again with clang.
-fuzz_wire_SRC     := core/req.c core/cs.c
-fuzz_policy_SRC   := core/pol.c core/cs.c
-fuzz_token_SRC    := core/tok.c core/cs.c
+fuzz_wire_SRC     := core/req.c core/cs.c core/json.c
+fuzz_policy_SRC   := core/pol.c core/cs.c core/json.c
+fuzz_token_SRC    := core/tok.c core/cs.c core/json.c
 fuzz_sanitize_SRC := tui/tui_text.c
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%)

@@ -143,6 +143,31 @@ member_str(const json_t *obj, const char *key)
 	return json_string_value(json_object_get(obj, key));
 }
 
+/* The one-pass renderer gives jansson's text, sorted and in order. */
+static void
+check_dump(const json_t *v)
+{
+	static const int modes[][2] = {
+		{ 0, JSON_COMPACT },
+		{ CS_JSON_SORT, JSON_COMPACT | JSON_SORT_KEYS },
+	};
+
+	for (size_t i = 0; i < CS_ARRAY_LEN(modes); i++) {
+		size_t len = 0;
+		char *ours = cs_json_dump(v, modes[i][0], &len);
+		char *theirs = json_dumps(v, (size_t) modes[i][1] |
+		    JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+
+		FUZZ_CHECK(ours != NULL && theirs != NULL &&
+		    strcmp(ours, theirs) == 0 && len == strlen(theirs),
+		    "cs_json_dump gave %s where json_dumps gave %s",
+		    ours != NULL ? ours : "(null)",
+		    theirs != NULL ? theirs : "(null)");
+		free(ours);
+		free(theirs);
+	}
+}
+
 /* Check core_json_parse_strict at one depth limit against plain jansson;
  * returns the strict result's code (NULL on success). */
 static const char *
@@ -189,31 +214,6 @@ check_strict(const char *buf, size_t len, int max_depth)
 	json_decref(plain);
 	free(cause);
 	return code;
-}
-
-/* The one-pass renderer gives jansson's text, sorted and in order. */
-static void
-check_dump(const json_t *v)
-{
-	static const int modes[][2] = {
-		{ 0, JSON_COMPACT },
-		{ CS_JSON_SORT, JSON_COMPACT | JSON_SORT_KEYS },
-	};
-
-	for (size_t i = 0; i < CS_ARRAY_LEN(modes); i++) {
-		size_t len = 0;
-		char *ours = cs_json_dump(v, modes[i][0], &len);
-		char *theirs = json_dumps(v, (size_t) modes[i][1] |
-		    JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-
-		FUZZ_CHECK(ours != NULL && theirs != NULL &&
-		    strcmp(ours, theirs) == 0 && len == strlen(theirs),
-		    "cs_json_dump gave %s where json_dumps gave %s",
-		    ours != NULL ? ours : "(null)",
-		    theirs != NULL ? theirs : "(null)");
-		free(ours);
-		free(theirs);
-	}
 }
 
 /* Check the members of a parsed authorize message. */
