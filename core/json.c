@@ -30,13 +30,11 @@ struct out {
 };
 
 static bool
-reserve(struct out *o, size_t more)
+grow(struct out *o, size_t more)
 {
 	size_t cap;
 	char *buf;
 
-	if (o->cap - o->len > more)
-		return true; /* room for more and the NUL */
 	if (more > SIZE_MAX / 4 - o->len)
 		return false;
 	for (cap = o->cap; cap - o->len <= more; cap *= 2)
@@ -46,6 +44,12 @@ reserve(struct out *o, size_t more)
 	o->buf = buf;
 	o->cap = cap;
 	return true;
+}
+
+static inline bool
+reserve(struct out *o, size_t more)
+{
+	return o->cap - o->len > more || grow(o, more); /* and the NUL */
 }
 
 static bool
@@ -73,6 +77,23 @@ static bool
 is_plain(unsigned char c)
 {
 	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* Whether the 8 bytes at p are all plain (is_plain), tested at once:
+ * no byte with the top bit set, none below 0x20, no quote, no
+ * backslash (the classic has-zero-byte tests). */
+static inline bool
+word_is_plain(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t w, q, b;
+
+	memcpy(&w, p, sizeof w);
+	q = w ^ (ones * '"');
+	b = w ^ (ones * '\\');
+	return ((w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) |
+	    ((b - ones) & ~b)) & highs) == 0;
 }
 
 /* The length of the UTF-8 sequence at p (p[0] >= 0x80), or 0 when it is
@@ -109,51 +130,62 @@ utf8_seq_len(const unsigned char *p, size_t avail)
 	return len;
 }
 
+/* The string in quotes, escaped. Room for the worst case (every byte a
+ * six-byte \u escape) is made first, so the loop only stores: plain
+ * runs eight bytes at a time, the rest byte by byte. */
 static bool
 put_string(struct out *o, const char *text, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p = (const unsigned char *) text;
-	const unsigned char *end = p + len, *run = p;
+	const unsigned char *end = p + len;
+	char *d;
+	size_t seq;
 
-	if (!put_char(o, '"'))
+	if (len > SIZE_MAX / 8 || !reserve(o, 6 * len + 2))
 		return false;
+	d = o->buf + o->len;
+	*d++ = '"';
 	while (p < end) {
-		char esc[6] = { '\\', 0, '0', '0', 0, 0 };
-		size_t esc_len = 2, seq;
-
+		if (end - p >= 8 && word_is_plain(p)) {
+			memcpy(d, p, 8);
+			d += 8;
+			p += 8;
+			continue;
+		}
 		if (is_plain(*p)) {
-			p++;
+			*d++ = (char) *p++;
 			continue;
 		}
 		if (*p >= 0x80) {
 			if ((seq = utf8_seq_len(p, (size_t) (end - p))) == 0)
 				return false;
+			memcpy(d, p, seq);
+			d += seq;
 			p += seq;
 			continue;
 		}
-		if (!put(o, run, (size_t) (p - run)))
-			return false;
+		*d++ = '\\';
 		switch (*p) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
+		case '"': *d++ = '"'; break;
+		case '\\': *d++ = '\\'; break;
+		case '\b': *d++ = 'b'; break;
+		case '\f': *d++ = 'f'; break;
+		case '\n': *d++ = 'n'; break;
+		case '\r': *d++ = 'r'; break;
+		case '\t': *d++ = 't'; break;
 		default:
-			esc[1] = 'u';
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 15];
-			esc_len = 6;
+			memcpy(d, "u00", 3);
+			d[3] = hex[*p >> 4];
+			d[4] = hex[*p & 15];
+			d += 5;
 			break;
 		}
-		if (!put(o, esc, esc_len))
-			return false;
-		run = ++p;
+		p++;
 	}
-	return put(o, run, (size_t) (p - run)) && put_char(o, '"');
+	*d++ = '"';
+	o->len = (size_t) (d - o->buf);
+	return true;
 }
 
 static bool
@@ -186,18 +218,23 @@ static int
 member_cmp(const void *a, const void *b)
 {
 	const struct member *x = a, *y = b;
-	int c = memcmp(x->key, y->key,
-	    x->key_len < y->key_len ? x->key_len : y->key_len);
+	const unsigned char *k = (const unsigned char *) x->key;
+	const unsigned char *l = (const unsigned char *) y->key;
+	size_t len = x->key_len < y->key_len ? x->key_len : y->key_len;
 
-	if (c != 0)
-		return c;
+	/* keys are short and differ early: no call to memcmp */
+	for (size_t i = 0; i < len; i++)
+		if (k[i] != l[i])
+			return k[i] < l[i] ? -1 : 1;
 	return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
 }
 
+/* Insertion sort: an event has a few dozen members, where qsort's merge
+ * sort and its scratch allocation cost more than the compares. */
 static void
 sort_members(struct member *m, size_t count)
 {
-	if (count > 16) {
+	if (count > 64) {
 		qsort(m, count, sizeof *m, member_cmp);
 		return;
 	}
