@@ -70,7 +70,7 @@ struct core_engine {
 	char boot[16];          /* 6 random bytes in hex, new at each start:
 	                         * request ids do not repeat across restarts */
 	uint64_t counter;
-	core_map *tok_cache;  /* token text -> core_tok, verified */
+	core_map *tok_cache;  /* token text -> struct tok_entry, verified */
 	core_map *bad_sig;    /* token text -> the engine: refused for its
 	                       * signature (the key never changes), so an
 	                       * agent repeating a bad token costs no HMAC */
@@ -376,13 +376,64 @@ core_engine_next_wake(core_engine *eng)
 	return t;
 }
 
+/* Set a string member when value is not NULL. */
+static void
+set_str(json_t *o, const char *key, const char *value)
+{
+	if (value != NULL)
+		json_object_set_new(o, key, json_string(value));
+}
+
+/* A verified token in the cache: its claims, and the members every
+ * call's audit event takes from them, made once and shared by reference
+ * (jansson's counts are atomic; nothing sets a value in place). */
+struct tok_entry {
+	core_tok *tok;
+	json_t *members;
+};
+
+static void
+tok_entry_free(struct tok_entry *e)
+{
+	if (e == NULL)
+		return;
+	core_tok_free(e->tok);
+	json_decref(e->members);
+	free(e);
+}
+
+/* The event members of a token: chain (human first), user, agent, jti,
+ * consent, scope, token_exp, and its purpose (a call's own replaces it). */
+static json_t *
+tok_members(const core_tok *tok)
+{
+	json_t *o = json_object(), *chain = json_array();
+
+	if (o == NULL || chain == NULL) {
+		json_decref(o);
+		json_decref(chain);
+		return NULL;
+	}
+	for (size_t i = 0; i < tok->chain_len; i++)
+		json_array_append_new(chain, json_string(tok->chain[i]));
+	json_object_set_new(o, "chain", chain);
+	set_str(o, "user", tok->user);
+	set_str(o, "agent", tok->agent);
+	set_str(o, "jti", tok->jti);
+	set_str(o, "consent", tok->consent);
+	set_str(o, "scope", tok->scope_text);
+	json_object_set_new(o, "token_exp", json_integer(tok->exp));
+	set_str(o, "purpose", tok->purpose);
+	return o;
+}
+
 /* core_map_each callback freeing a cached token. */
 static bool
 tok_free_cb(void *ud, const char *key, void *value)
 {
 	(void) ud;
 	(void) key;
-	core_tok_free(value);
+	tok_entry_free(value);
 	return true;
 }
 
@@ -455,7 +506,7 @@ jti_use(core_engine *eng, const core_tok *tok, int64_t now_s)
  * refusal. */
 static const core_tok *
 tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause,
-    bool *released)
+    bool *released, const json_t **members)
 {
 	core_tok_verifier v = {
 		.key = eng->key, .key_len = eng->key_len,
@@ -463,12 +514,15 @@ tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause,
 		.audience = eng->cfg->audience,
 		.max_len = eng->cfg->max_token_len,
 	};
-	core_tok *tok = core_map_get(eng->tok_cache, jwt), *old;
+	struct tok_entry *e = core_map_get(eng->tok_cache, jwt), *old;
+	core_tok *tok = NULL;
 
-	if (tok != NULL && now_s - eng->cfg->leeway_s < tok->exp)
-		return tok;
-	if (tok != NULL) /* expired since: verify again for the reason */
-		core_tok_free(core_map_del(eng->tok_cache, jwt));
+	if (e != NULL && now_s - eng->cfg->leeway_s < e->tok->exp) {
+		*members = e->members;
+		return e->tok;
+	}
+	if (e != NULL) /* expired since: verify again for the reason */
+		tok_entry_free(core_map_del(eng->tok_cache, jwt));
 	if (core_map_get(eng->bad_sig, jwt) != NULL) {
 		cs_set_cause(cause, "%s", CORE_TOK_BAD_SIGNATURE);
 		return NULL;
@@ -477,6 +531,15 @@ tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause,
 	pthread_mutex_unlock(&eng->mtx);
 	if (core_tok_verify(&v, jwt, now_s, &tok, cause) != CS_OK)
 		tok = NULL;
+	else if ((e = calloc(1, sizeof *e)) == NULL ||
+	    (e->members = tok_members(tok)) == NULL) {
+		free(e);
+		core_tok_free(tok);
+		tok = NULL;
+		cs_set_cause(cause, "out of memory");
+	} else {
+		e->tok = tok;
+	}
 	pthread_mutex_lock(&eng->mtx);
 	if (tok == NULL) {
 		if (cause != NULL && *cause != NULL &&
@@ -491,8 +554,9 @@ tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause,
 		return NULL;
 	}
 	if ((old = core_map_get(eng->tok_cache, jwt)) != NULL) {
-		core_tok_free(tok); /* another thread was quicker */
-		return old;
+		tok_entry_free(e); /* another thread was quicker */
+		*members = old->members;
+		return old->tok;
 	}
 	if (core_map_count(eng->tok_cache) >= TOK_CACHE_MAX) {
 		core_map_each(eng->tok_cache, tok_free_cb, NULL);
@@ -500,11 +564,12 @@ tok_get(core_engine *eng, const char *jwt, int64_t now_s, char **cause,
 		if ((eng->tok_cache = core_map_new()) == NULL)
 			abort(); /* cannot keep going without the map */
 	}
-	if (core_map_put(eng->tok_cache, jwt, tok, NULL) != CS_OK) {
-		core_tok_free(tok);
+	if (core_map_put(eng->tok_cache, jwt, e, NULL) != CS_OK) {
+		tok_entry_free(e);
 		cs_set_cause(cause, "out of memory");
 		return NULL;
 	}
+	*members = e->members;
 	return tok;
 }
 
@@ -625,14 +690,6 @@ decision_reply(const json_t *ev, const char *client_id)
 	else if (json_object_get(ev, "id") != NULL)
 		json_object_set(o, "id", json_object_get(ev, "id"));
 	return o;
-}
-
-/* Set a string member when value is not NULL. */
-static void
-set_str(json_t *o, const char *key, const char *value)
-{
-	if (value != NULL)
-		json_object_set_new(o, key, json_string(value));
 }
 
 /* Final outcome of a call: one audit event, the replies to every waiter,
@@ -896,43 +953,49 @@ masked_args(const core_cfg *cfg, json_t *args)
 	return copy != NULL ? copy : json_incref(args);
 }
 
+/* The frame's own string member key, shared into o under the same key. */
+static void
+share_member(json_t *o, const core_msg *m, const char *key)
+{
+	json_t *v = json_object_get(m->root, key);
+
+	if (json_is_string(v))
+		json_object_set(o, key, v);
+}
+
 /* Build the context object of a call: everything an operator and the
- * audit event need. */
+ * audit event need. What comes from the frame and the token is shared,
+ * not copied: the values are immutable and their counts atomic. */
 static json_t *
 call_info(const core_engine *eng, const char *request, const core_msg *m,
-    const core_tok *tok,
-    const char *session, int trust, const char *posture,
-    const char *digest, int64_t now_ms)
+    const json_t *tok_members, const char *session, int trust,
+    const char *posture, const char *digest, int64_t now_ms)
 {
-	json_t *info, *chain;
+	json_t *info;
+	const char *key;
+	json_t *v;
 
 	if ((info = json_object()) == NULL)
 		return NULL;
 	set_str(info, "request", request);
-	set_str(info, "id", m->id);
-	set_str(info, "session", session);
-	set_str(info, "tool", m->tool);
-	set_str(info, "action", m->action);
-	set_str(info, "resource", m->resource);
+	share_member(info, m, "id");
+	if (session != NULL && session == m->session)
+		share_member(info, m, "session");
+	else
+		set_str(info, "session", session);
+	share_member(info, m, "tool");
+	share_member(info, m, "action");
+	share_member(info, m, "resource");
 	json_object_set_new(info, "args", masked_args(eng->cfg, m->args));
 	set_str(info, "args_digest", digest);
 	json_object_set_new(info, "received", json_integer(now_ms));
 	set_str(info, "posture", posture);
-	if (tok == NULL)
+	if (tok_members == NULL)
 		return info;
-	if ((chain = json_array()) != NULL)
-		for (size_t i = 0; i < tok->chain_len; i++)
-			json_array_append_new(chain,
-			    json_string(tok->chain[i]));
-	json_object_set_new(info, "chain", chain);
-	set_str(info, "user", tok->user);
-	set_str(info, "agent", tok->agent);
-	set_str(info, "jti", tok->jti);
-	set_str(info, "consent", tok->consent);
-	set_str(info, "scope", tok->scope_text);
-	json_object_set_new(info, "token_exp", json_integer(tok->exp));
-	set_str(info, "purpose", m->purpose != NULL ? m->purpose :
-	    tok->purpose);
+	json_object_foreach((json_t *) tok_members, key, v)
+		json_object_set(info, key, v);
+	if (m->purpose != NULL)
+		set_str(info, "purpose", m->purpose);
 	json_object_set_new(info, "trust", json_integer(trust));
 	return info;
 }
@@ -945,6 +1008,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	char request[40], digest[72];
 	char *key = NULL, *cause = NULL, *reason = NULL;
 	const core_tok *tok = NULL;
+	const json_t *members = NULL;
 	json_t *info = NULL;
 	const char *session;
 	core_sess *s;
@@ -965,7 +1029,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	new_request_id(eng, request);
 
 	/* 1. admission */
-	tok = tok_get(eng, m->token, now_ms / 1000, &cause, &released);
+	tok = tok_get(eng, m->token, now_ms / 1000, &cause, &released,
+	    &members);
 	if (released && key != NULL &&
 	    replay(eng, m, key, handle, now_mono_ms, fx))
 		goto done; /* the same call, decided while the token was
@@ -998,8 +1063,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		    "token scope \"%s\"", m->tool,
 		    tok->scope_text != NULL ? tok->scope_text : "");
 	if (reason != NULL) {
-		info = call_info(eng, request, m, tok, session, -1, eng->posture,
-		    digest, now_ms);
+		info = call_info(eng, request, m, members, session, -1,
+		    eng->posture, digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
 		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
 		    handle, key, now_ms, fx);
@@ -1013,8 +1078,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	    tok->agent, NULL, m->purpose != NULL ? m->purpose : tok->purpose,
 	    tok->trust >= 0 ? tok->trust : eng->cfg->default_trust,
 	    eng->cfg->max_initial_trust, now_ms, &s, &created)) != CS_OK) {
-		info = call_info(eng, request, m, tok, session, -1, eng->posture,
-		    digest, now_ms);
+		info = call_info(eng, request, m, members, session, -1,
+		    eng->posture, digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
 		if (rv == CS_EDENIED)
 			reason = cs_asprintf("%s/%s holds %zu sessions, the most "
@@ -1035,8 +1100,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		 * not this token's to use */
 		reason = cs_asprintf("admission: session \"%s\" belongs to "
 		    "another delegation", session);
-		info = call_info(eng, request, m, tok, session, -1, eng->posture,
-		    digest, now_ms);
+		info = call_info(eng, request, m, members, session, -1,
+		    eng->posture, digest, now_ms);
 		set_str(info, "policy", pol_set_version(eng->pol));
 		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
 		    handle, key, now_ms, fx);
@@ -1070,8 +1135,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 
 	/* 3. policy */
 	pol_eval(eng->pol, &in, &res);
-	info = call_info(eng, request, m, tok, session, s->trust, eng->posture,
-	    digest, now_ms);
+	info = call_info(eng, request, m, members, session, s->trust,
+	    eng->posture, digest, now_ms);
 	if (info == NULL) {
 		fx_reply(fx, handle, error_reply("internal", "out of memory",
 		    request), NULL);
