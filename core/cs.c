@@ -1,7 +1,6 @@
 /* cs.c: errors, time, hashing and small helpers shared by every module.
  * SPDX-License-Identifier: MIT */
 #include "cs.h"
-#include "json.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +16,8 @@
 #include <stdatomic.h>
 
 #include <openssl/sha.h>
+
+#include "json.h"
 
 static const char *const cs_err_msgs[CS_ERR_COUNT] = {
 	[CS_OK] = "success",

@@ -285,12 +285,13 @@ deliver(struct daemon *d, core_fx *fx)
 	for (size_t i = 0; i < fx->reply_count; i++)
 		send_reply(d, &fx->replies[i]);
 	for (size_t i = 0; i < fx->pub_count; i++) {
-		char *text = cs_json_dump(fx->pubs[i].msg, 0, NULL);
+		size_t len;
+		char *text = cs_json_dump(fx->pubs[i].msg, 0, &len);
 
 		if (text != NULL) {
 			if (d->pub != NULL)
 				tp_pub_send(d->pub, fx->pubs[i].topic, text,
-				    strlen(text));
+				    len);
 			free(text);
 		}
 		/* pages follow committed events, off the decision path */

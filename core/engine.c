@@ -1108,15 +1108,12 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		info = NULL;
 		goto done;
 	}
-	if (created) {
-		json_t *chain = json_array();
+	if (created) { /* the token's chain, shared like the event's */
+		json_t *chain = json_object_get(members, "chain");
 
-		for (size_t i = 0; chain != NULL && i < tok->chain_len; i++)
-			json_array_append_new(chain,
-			    json_string(tok->chain[i]));
 		if (chain != NULL) {
 			json_decref(s->chain);
-			s->chain = chain;
+			s->chain = json_incref(chain);
 		}
 	}
 	engine_clock(eng, now_ms);
