@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "json.h"
+#include "walvfs.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_HASH_LEN 64
@@ -520,7 +521,9 @@ core_store_open(const char *path, int flags, core_store **out, char **cause)
 	}
 	/* One thread per handle; the writer and readers use their own. */
 	oflags |= SQLITE_OPEN_NOMUTEX;
-	if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+	/* a commit's WAL frames go out in one write (walvfs.c) */
+	if (sqlite3_open_v2(path, &st->db, oflags, core_walvfs()) !=
+	    SQLITE_OK) {
 		cs_set_cause(cause, "audit store %s: %s", path,
 		    st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
 		goto fail;
