@@ -300,52 +300,145 @@ deliver(struct daemon *d, core_fx *fx)
 	}
 }
 
-/* A string member or "-". */
-static const char *
-str_or_dash(const json_t *ev, const char *key)
+/* The log lines of one batch, built by hand: fprintf was most of the
+ * cost of logging, on the writer thread every decision waits for. */
+struct logbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+/* Append n bytes. */
+static void
+lb_put(struct logbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap > 0 ? b->cap : 1024;
+		char *p;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		if ((p = realloc(b->p, cap)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/* Append a NUL-terminated string. */
+static void
+lb_str(struct logbuf *b, const char *s)
+{
+	lb_put(b, s, strlen(s));
+}
+
+/* Append at most max bytes of a string member of ev, or "-". Control
+ * bytes, DEL, '"' and '\' are written as \xHH, so that no value (an
+ * operator's reason, an error's text) can end the line or forge one. */
+static void
+lb_member(struct logbuf *b, const json_t *ev, const char *key, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	const json_t *v = json_object_get(ev, key);
+	const char *s = json_string_value(v);
+	size_t n, i = 0, run;
+
+	if (s == NULL) {
+		lb_put(b, "-", 1);
+		return;
+	}
+	if ((n = json_string_length(v)) > max)
+		n = max;
+	while (i < n) {
+		for (run = 0; i + run < n; run++) {
+			unsigned char c = (unsigned char) s[i + run];
+
+			if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+				break;
+		}
+		lb_put(b, s + i, run);
+		if ((i += run) < n) {
+			unsigned char c = (unsigned char) s[i++];
+			char esc[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
+
+			lb_put(b, esc, sizeof esc);
+		}
+	}
+}
+
+/* Whether member key of ev is the string want. */
+static bool
+member_is(const json_t *ev, const char *key, const char *want)
 {
 	const char *s = json_string_value(json_object_get(ev, key));
 
-	return s != NULL ? s : "-";
+	return s != NULL && strcmp(s, want) == 0;
 }
 
-/* Log one line per audit event to stderr, one write per batch. */
+/* Log one line per audit event to stderr, one write per batch:
+ * STAMP decision|error REQUEST DECISION by= tool= agent= user= rule=
+ * seq= reason="...", or STAMP KIND REQUEST seq= for other events. */
 static void
 log_events(json_t **events, size_t count)
 {
-	char stamp[40], *buf = NULL;
-	size_t len = 0;
+	char stamp[48], num[24];
+	struct logbuf b = { 0 };
 	struct timespec ts;
 	struct tm tm;
-	FILE *f;
+	size_t slen;
 
-	if (count == 0 || (f = open_memstream(&buf, &len)) == NULL)
+	if (count == 0)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	slen = strftime(stamp, sizeof stamp - 8, "%Y-%m-%dT%H:%M:%S", &tm);
+	slen += (size_t) snprintf(stamp + slen, sizeof stamp - slen,
+	    ".%03ldZ ", ts.tv_nsec / 1000000);
 	for (size_t i = 0; i < count; i++) {
 		const json_t *ev = events[i];
-		const char *kind = str_or_dash(ev, "kind");
-		long long seq = json_integer_value(json_object_get(ev, "seq"));
+		bool full = member_is(ev, "kind", "decision") ||
+		    member_is(ev, "kind", "error");
 
-		fprintf(f, "%s.%03ldZ ", stamp, ts.tv_nsec / 1000000);
-		if (strcmp(kind, "decision") == 0 || strcmp(kind, "error") == 0)
-			fprintf(f, "%s %s %s by=%s tool=%s agent=%s user=%s "
-			    "rule=%s seq=%lld reason=\"%.200s\"\n", kind,
-			    str_or_dash(ev, "request"),
-			    str_or_dash(ev, "decision"), str_or_dash(ev, "by"),
-			    str_or_dash(ev, "tool"), str_or_dash(ev, "agent"),
-			    str_or_dash(ev, "user"), str_or_dash(ev, "rule"),
-			    seq, str_or_dash(ev, "reason"));
-		else
-			fprintf(f, "%s %s seq=%lld\n", kind,
-			    str_or_dash(ev, "request"), seq);
+		lb_put(&b, stamp, slen);
+		lb_member(&b, ev, "kind", 64);
+		lb_put(&b, " ", 1);
+		lb_member(&b, ev, "request", 64);
+		if (full) {
+			lb_put(&b, " ", 1);
+			lb_member(&b, ev, "decision", 64);
+			lb_str(&b, " by=");
+			lb_member(&b, ev, "by", 64);
+			lb_str(&b, " tool=");
+			lb_member(&b, ev, "tool", 128);
+			lb_str(&b, " agent=");
+			lb_member(&b, ev, "agent", 128);
+			lb_str(&b, " user=");
+			lb_member(&b, ev, "user", 128);
+			lb_str(&b, " rule=");
+			lb_member(&b, ev, "rule", 128);
+		}
+		snprintf(num, sizeof num, " seq=%lld", (long long)
+		    json_integer_value(json_object_get(ev, "seq")));
+		lb_str(&b, num);
+		if (full) {
+			lb_str(&b, " reason=\"");
+			lb_member(&b, ev, "reason", 200);
+			lb_put(&b, "\"", 1);
+		}
+		lb_put(&b, "\n", 1);
 	}
-	fclose(f);
-	if (buf != NULL && fwrite(buf, 1, len, stderr) != len)
+	if (b.oom)
+		cs_log("error: out of memory: %zu audit log line(s) not "
+		    "written (the rows are in the store)", count);
+	else if (fwrite(b.p, 1, b.len, stderr) != b.len)
 		clearerr(stderr);
-	free(buf);
+	free(b.p);
 }
 
 /* The audit events of fx as a new array (borrowed members) of *n, for the
@@ -565,14 +658,15 @@ deliver_chain(struct daemon *d, struct chain *c)
 		for (size_t i = 0; i < n; i++)
 			events[count++] = json_array_get(k->fx.events, i);
 	}
-	log_events(events, count);
-	free(events);
 	for (struct job *k = j; k != NULL; k = k->next) {
 		if (k->health != 0)
 			publish_health(d, k->health > 0);
 		deliver(d, &k->fx);
 		last = k;
 	}
+	/* logged once the answers are out: the rows are already durable */
+	log_events(events, count);
+	free(events);
 	if (last != NULL) { /* freed by the next enqueue (see there) */
 		pthread_mutex_lock(&d->q_mtx);
 		last->next = d->spent;

@@ -83,6 +83,23 @@ assert_eq "$R3|deny|operator|not to outsiders" \
     "$(jf '[.request, .decision, .by, .reason] | join("|")')" \
     "parked ask reply after deny"
 
+# --- a decision's log line stays one line, whatever its reason says ------
+ctl "$H" ask --token "$TOK" --tool email.send --args "$EXTERNAL" --wait 30s \
+    >"$TEST_TMP/parked3.out" 2>&1 &
+job=$!
+wait_for 5 one_parked s-esc || fail "third parked ask never showed up"
+R4=$(parked_request s-esc)
+FORGED='1999-01-01T00:00:00.000Z decision r-x allow by=policy "q"'
+assert_rc 0 ctl "$H" decide "$R4" deny --reason "$(printf 'no\n%s\\' "$FORGED")"
+wait_for 5 not_running "$job" || fail "third parked ask still waiting"
+wait "$job"
+logged() { grep -q " decision $R4 " "$H/daemon.log"; }
+wait_for 5 logged || fail "no log line for $R4"
+assert_eq 1 "$(grep -c " decision $R4 " "$H/daemon.log")" "log lines of $R4"
+assert_contains 'reason="no\x0a1999-01-01T00:00:00.000Z decision r-x allow by=policy \x22q\x22\x5c"' \
+    "$(grep " decision $R4 " "$H/daemon.log")" "escaped reason in the log"
+assert_eq 0 "$(grep -c '^1999-01-01' "$H/daemon.log")" "forged log lines"
+
 # --- quorum: approvers 2 needs two distinct operators ---------------------
 assert_rc 2 ctl "$H" ask --token "$TOK" --tool payments.transfer \
     --args '{"amount":500,"currency":"EUR","to":"DE89"}' --purpose "invoice 7781" --wait 0
