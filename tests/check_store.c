@@ -932,15 +932,18 @@ START_TEST(test_append_triggers_block)
 END_TEST
 
 /* Write system calls this thread has made (syscw of /proc/thread-self/io),
- * or -1 where the kernel does not count them. */
+ * or -1 where the kernel does not count them, or under valgrind, whose
+ * scheduler writes a byte to a pipe at every thread switch. */
 static long long
 thread_writes(void)
 {
-	FILE *f = fopen("/proc/thread-self/io", "r");
+	const char *preload = getenv("LD_PRELOAD");
+	FILE *f;
 	char line[128];
 	long long n = -1;
 
-	if (f == NULL)
+	if ((preload != NULL && strstr(preload, "vgpreload") != NULL) ||
+	    (f = fopen("/proc/thread-self/io", "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof line, f) != NULL)
 		if (sscanf(line, "syscw: %lld", &n) == 1)
@@ -963,8 +966,8 @@ START_TEST(test_append_one_wal_write)
 	cs_err rv;
 
 	if (thread_writes() < 0)
-		fprintf(stderr, "check_store: no syscw in /proc/thread-self/io,"
-		    " write count not checked\n");
+		fprintf(stderr, "check_store: write system calls not counted"
+		    " here (no /proc/thread-self/io, or valgrind)\n");
 	append_simple(st, 1);
 	db = raw_open();
 	for (int round = 0; round < ROUNDS; round++) {
