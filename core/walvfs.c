@@ -12,6 +12,20 @@
  * written, so they never see a gathered, unwritten byte. A failed write
  * is reported by the call that made it (the commit frame's xWrite, or
  * xSync), so the commit fails and is rolled back as before.
+ *
+ * Only appends are gathered, and only while the database file reports
+ * powersafe overwrite (SQLite's default on Debian). Without it sqlite
+ * pads a commit to a sector boundary, splitting a frame around a sync,
+ * and a gathered tail would be named by the wal-index yet not written.
+ * A write below what this handle has appended since the log's header is
+ * a rewrite of a frame of the same transaction (a spilled page written
+ * again, or the checksums sqlite rewrites at commit): it goes straight
+ * out after what is gathered, so nothing of a finished commit stays
+ * gathered whatever the sync mode. Gathered bytes that never reach a
+ * commit frame belong to a transaction that was rolled back; they reach
+ * the file later, past the log's end, where sqlite would have put them
+ * anyway, which is harmless while one connection writes (the daemon's
+ * writer; its checkpointer writes no frames).
  * SPDX-License-Identifier: MIT */
 #include "walvfs.h"
 
@@ -36,6 +50,9 @@ struct wal_file {
 	unsigned char *buf;  /* gathered bytes, for [off, off + len) */
 	size_t len, cap;
 	sqlite3_int64 off;
+	sqlite3_int64 end;   /* end of what this handle appended since the
+	                      * log's header was written */
+	bool gather;         /* the database file is powersafe-overwrite */
 	bool commit;         /* the header gathered last ends a commit */
 };
 #define REAL_OFF ((sizeof(struct wal_file) + 15) & ~(size_t) 15)
@@ -90,6 +107,16 @@ ends_commit(const unsigned char *p, int amt)
 	return amt == FRAME_HDR && (p[4] | p[5] | p[6] | p[7]) != 0;
 }
 
+/* Write straight out, after what is gathered. */
+static int
+wal_through(struct wal_file *w, const void *p, int amt, sqlite3_int64 off)
+{
+	int rc = wal_flush(w);
+
+	return rc != SQLITE_OK ? rc :
+	    w->real->pMethods->xWrite(w->real, p, amt, off);
+}
+
 static int
 wal_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 {
@@ -97,11 +124,14 @@ wal_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 	size_t need;
 	int rc;
 
+	if (off == 0) /* the log's header: the log starts again */
+		w->end = 0;
+	if (!w->gather || amt <= 0 || off < w->end)
+		return wal_through(w, p, amt, off); /* see the top */
+	w->end = off + amt;
 	if (w->len > 0 && off != w->off + (sqlite3_int64) w->len &&
 	    (rc = wal_flush(w)) != SQLITE_OK)
 		return rc;
-	if (amt <= 0)
-		return w->real->pMethods->xWrite(w->real, p, amt, off);
 	need = w->len + (size_t) amt;
 	if (need > w->cap) {
 		size_t cap = w->cap > 0 ? w->cap : 32768;
@@ -109,13 +139,9 @@ wal_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 
 		while (cap < need)
 			cap *= 2;
-		if (cap > GATHER_MAX ||
-		    (nb = realloc(w->buf, cap)) == NULL) {
+		if (cap > GATHER_MAX || (nb = realloc(w->buf, cap)) == NULL)
 			/* a big transaction, or no memory: no gathering */
-			if ((rc = wal_flush(w)) != SQLITE_OK)
-				return rc;
-			return w->real->pMethods->xWrite(w->real, p, amt, off);
-		}
+			return wal_through(w, p, amt, off);
 		w->buf = nb;
 		w->cap = cap;
 	}
@@ -135,6 +161,8 @@ wal_truncate(sqlite3_file *f, sqlite3_int64 size)
 	struct wal_file *w = (struct wal_file *) f;
 	int rc = wal_flush(w);
 
+	if (size < w->end)
+		w->end = size;
 	return rc != SQLITE_OK ? rc :
 	    w->real->pMethods->xTruncate(w->real, size);
 }
@@ -226,6 +254,18 @@ static const sqlite3_io_methods wal_methods = {
 	.xDeviceCharacteristics = wal_device,
 };
 
+/* Whether the database file whose WAL is name reports powersafe
+ * overwrite, as sqlite's WAL code asks when it opens the log. */
+static bool
+db_psow(const char *name)
+{
+	sqlite3_file *db = sqlite3_database_file_object(name);
+
+	return db != NULL && db->pMethods != NULL &&
+	    (db->pMethods->xDeviceCharacteristics(db) &
+	    SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0;
+}
+
 /* Open a file: a WAL file gets the gathering methods, any other file is
  * the default VFS's own, opened in place. */
 static int
@@ -248,6 +288,7 @@ wal_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
 		w->base.pMethods = NULL;
 		return rc;
 	}
+	w->gather = db_psow(name);
 	w->base.pMethods = &wal_methods;
 	return SQLITE_OK;
 }
