@@ -14,6 +14,8 @@
 #include <check.h>
 #include <sqlite3.h>
 
+#include "thread_io.h"
+
 #define ck_assert_cs_ok(expr)                                                \
 	do {                                                                 \
 		cs_err ck_rv_ = (expr);                                      \
@@ -930,27 +932,6 @@ START_TEST(test_append_triggers_block)
 	}
 }
 END_TEST
-
-/* Write system calls this thread has made (syscw of /proc/thread-self/io),
- * or -1 where the kernel does not count them, or under valgrind, whose
- * scheduler writes a byte to a pipe at every thread switch. */
-static long long
-thread_writes(void)
-{
-	const char *preload = getenv("LD_PRELOAD");
-	FILE *f;
-	char line[128];
-	long long n = -1;
-
-	if ((preload != NULL && strstr(preload, "vgpreload") != NULL) ||
-	    (f = fopen("/proc/thread-self/io", "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "syscw: %lld", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
 
 /* A commit's WAL frames (a 24-byte header and a page each, two writes
  * each in sqlite) reach the file in one write; and a connection of

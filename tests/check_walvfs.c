@@ -18,6 +18,8 @@
 #include <check.h>
 #include <sqlite3.h>
 
+#include "thread_io.h"
+
 static char tmpdir[64];
 
 static void
@@ -237,27 +239,6 @@ START_TEST(test_spilled_transaction_whole)
 	assert_whole("a.db", 405);
 }
 END_TEST
-
-/* Write system calls this thread has made; -1 where they cannot be
- * counted (no /proc/thread-self/io, or valgrind, whose scheduler writes
- * a pipe byte at thread switches). */
-static long long
-thread_writes(void)
-{
-	const char *preload = getenv("LD_PRELOAD");
-	FILE *f;
-	char line[128];
-	long long n = -1;
-
-	if ((preload != NULL && strstr(preload, "vgpreload") != NULL) ||
-	    (f = fopen("/proc/thread-self/io", "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "syscw: %lld", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
 
 /* Writes of one 4-row commit at synchronous=FULL: one with powersafe
  * overwrite (the frames gathered), one per header and page without it
