@@ -700,8 +700,11 @@ regex_shape(const char *re)
 			last = 0;
 			continue;
 		case ')':
-			if (depth == 0)
-				return NULL;
+			if (depth == 0) {
+				/* glibc takes an unmatched ')' literally */
+				last = 1;
+				break;
+			}
 			last = acc[depth--];
 			acc[depth] += last;
 			after_quant = false;

@@ -284,6 +284,9 @@ static const struct {
 	    "stacked quantifiers" },
 	{ IF("\"args.q\":{\"matches\":\"^(b|bb)***\"}"),
 	    "stacked quantifiers" },
+	/* an unmatched ')' is a literal to glibc, and can be repeated */
+	{ IF("\"args.q\":{\"matches\":\"b)++++++++++++++++++++++++\"}"),
+	    "stacked quantifiers" },
 	{ IF("\"args.q\":{\"matches\":\"((b{1,100}){1,100}){1,100}\"}"),
 	    "more than 4096 atoms" },
 	{ IF("\"args.q\":{\"matches\":\"b{1,5000}\"}"),
@@ -875,6 +878,9 @@ static const struct {
 	    "{\"resource\":\"acct:42\"}", true },
 	{ ONE_RULE("\"resource\":{\"matches\":\"^acct:[0-9]+$\"}"),
 	    "{\"resource\":\"acct:42x\"}", false },
+	/* an unmatched ')' is a literal, repeatable once */
+	{ ONE_RULE("\"args.s\":{\"matches\":\"^a)+$\"}"),
+	    "{\"args\":{\"s\":\"a)))\"}}", true },
 	{ ONE_RULE("\"args.cmd\":{\"matches\":\"rm -rf\"}"),
 	    "{\"args\":{\"cmd\":\"ls\\u0000rm -rf /\"}}", true },
 	/* exists */
