@@ -644,10 +644,12 @@ compile_list(const struct cctx *c, const char *where, const char *op,
 
 /* Check a regex's shape before regcomp: glibc expands stacked and nested
  * repeats ("a+++", "((a{1,100}){1,100}){1,100}") in exponential time and
- * memory, so a short policy could stall a reload. Refuses stacked
- * quantifiers, groups nested deeper than 8, and patterns whose expanded
- * size (each {n,m} copies its atom m times) passes 4096 atoms. Returns
- * NULL when the shape is fine, else why. */
+ * memory, so a short policy could stall a reload; and it matches
+ * back-references by backtracking, so an agent's argument could stall a
+ * decision. Refuses stacked quantifiers, back-references, groups nested
+ * deeper than 8, and patterns whose expanded size (each {n,m} copies its
+ * atom m times) passes 4096 atoms. Returns NULL when the shape is fine,
+ * else why. */
 static const char *
 regex_shape(const char *re)
 {
@@ -661,6 +663,12 @@ regex_shape(const char *re)
 
 		switch (*p) {
 		case '\\':
+			/* glibc's regexec backtracks on back-references: a
+			 * 50-byte argument can hold a call for seconds */
+			if (p[1] >= '1' && p[1] <= '9')
+				return "back-references (\\1 to \\9) are not "
+				    "allowed: matching them can take "
+				    "exponential time";
 			if (p[1] != '\0')
 				p++;
 			last = 1;

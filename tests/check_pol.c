@@ -284,6 +284,9 @@ static const struct {
 	    "stacked quantifiers" },
 	{ IF("\"args.q\":{\"matches\":\"^(b|bb)***\"}"),
 	    "stacked quantifiers" },
+	/* back-references: regexec backtracks, exponential in the input */
+	{ IF("\"args.q\":{\"matches\":\"(a*)(a*)\\\\2\\\\1b\"}"),
+	    "back-references (\\1 to \\9) are not allowed" },
 	/* an unmatched ')' is a literal to glibc, and can be repeated */
 	{ IF("\"args.q\":{\"matches\":\"b)++++++++++++++++++++++++\"}"),
 	    "stacked quantifiers" },
@@ -878,6 +881,9 @@ static const struct {
 	    "{\"resource\":\"acct:42\"}", true },
 	{ ONE_RULE("\"resource\":{\"matches\":\"^acct:[0-9]+$\"}"),
 	    "{\"resource\":\"acct:42x\"}", false },
+	/* an escaped backslash before a digit is no back-reference */
+	{ ONE_RULE("\"args.s\":{\"matches\":\"^a\\\\\\\\1$\"}"),
+	    "{\"args\":{\"s\":\"a\\\\1\"}}", true },
 	/* an unmatched ')' is a literal, repeatable once */
 	{ ONE_RULE("\"args.s\":{\"matches\":\"^a)+$\"}"),
 	    "{\"args\":{\"s\":\"a)))\"}}", true },
