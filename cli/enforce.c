@@ -230,13 +230,9 @@ summary_of(const json_t *str, size_t limit)
 {
 	const char *s = json_string_value(str);
 	size_t len = json_string_length(str);
-	char hex[65], *text;
-	json_t *out;
+	char *text = cs_summary(s, len, utf8_cut(s, len, limit / 2));
+	json_t *out = text != NULL ? json_string(text) : NULL;
 
-	cs_sha256_hex(s, len, hex);
-	text = cs_asprintf("%.*s... [%zu bytes, sha256:%s]",
-	    (int) utf8_cut(s, len, limit / 2), s, len, hex);
-	out = text != NULL ? json_string(text) : NULL;
 	free(text);
 	return out;
 }

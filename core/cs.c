@@ -215,6 +215,42 @@ cs_sha256_hex(const void *data, size_t len, char out[65])
 }
 
 char *
+cs_summary(const char *s, size_t len, size_t head)
+{
+	char hex[65];
+
+	cs_sha256_hex(s, len, hex);
+	return cs_asprintf("%.*s... [%zu bytes, sha256:%s]",
+	    (int) (head < len ? head : len), s, len, hex);
+}
+
+bool
+cs_is_summary(const char *s, size_t len)
+{
+	static const char mid[] = " bytes, sha256:";
+	const size_t mid_len = sizeof mid - 1, hex_len = 64;
+	size_t end, digits = 0;
+
+	/* "... [" DIGITS " bytes, sha256:" 64 HEX "]", read from the end */
+	if (len < 5 + 1 + mid_len + hex_len + 1 || s[len - 1] != ']')
+		return false;
+	end = len - 1 - hex_len;
+	for (size_t i = end; i < len - 1; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	if (memcmp(s + end - mid_len, mid, mid_len) != 0)
+		return false;
+	end -= mid_len;
+	while (digits < end && digits < 20 && s[end - 1 - digits] >= '0' &&
+	    s[end - 1 - digits] <= '9')
+		digits++;
+	return digits > 0 && end - digits >= 5 &&
+	    memcmp(s + end - digits - 5, "... [", 5) == 0;
+}
+
+char *
 cs_json_canon(const json_t *value)
 {
 	if (value == NULL)

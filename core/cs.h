@@ -74,6 +74,16 @@ cs_err cs_parse_int(const char *text, long long min, long long max,
  * the terminating NUL) into out. */
 void cs_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* cs_summary returns the short stand-in an enforcement point sends for a
+ * string too long to send whole: its first head bytes, then
+ * "... [LEN bytes, sha256:HEX]" (a new string, NULL on OOM). */
+char *cs_summary(const char *s, size_t len, size_t head);
+
+/* cs_is_summary reports whether the len bytes at s end the way a
+ * cs_summary does, so that a policy test on such a value can refuse
+ * rather than judge a string it cannot see whole. */
+bool cs_is_summary(const char *s, size_t len);
+
 /* cs_json_canon returns the canonical text of a JSON value (sorted keys,
  * compact, UTF-8 as is): a new string, caller frees. NULL on OOM. */
 char *cs_json_canon(const json_t *value);

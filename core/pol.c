@@ -1411,6 +1411,7 @@ struct ectx {
 	const pol_input *in;
 	const char *risk;
 	bool failed; /* an internal error: the answer is deny */
+	bool summarized; /* a test read an argument sent as a summary */
 };
 
 /* Set v to a C string, or absent for NULL. */
@@ -1557,6 +1558,36 @@ args_walk(const json_t *cur, const struct cond *cond)
 	return cur;
 }
 
+/* Report whether v is, or holds, a string an enforcement point sent as a
+ * summary (cs_summary); past 64 levels, assume it does. */
+static bool
+holds_summary(const json_t *v, int depth)
+{
+	const char *key;
+	const json_t *item;
+	size_t i;
+
+	if (json_is_string(v))
+		return cs_is_summary(json_string_value(v),
+		    json_string_length(v));
+	if (!json_is_object(v) && !json_is_array(v))
+		return false;
+	if (depth >= 64)
+		return true;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *) v, key, item) {
+			if (holds_summary(item, depth + 1))
+				return true;
+		}
+	} else {
+		json_array_foreach(v, i, item) {
+			if (holds_summary(item, depth + 1))
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Evaluate one condition of a rule. */
 static bool
 cond_eval(struct ectx *e, const struct cond *cond)
@@ -1607,9 +1638,17 @@ cond_eval(struct ectx *e, const struct cond *cond)
 	case F_DENIALS:
 		val_int(&v, in->denials);
 		break;
-	case F_ARGS:
-		val_json(&v, args_walk(in->args, cond));
+	case F_ARGS: {
+		const json_t *arg = args_walk(in->args, cond);
+
+		/* a test of a value cut short cannot be judged: whether it
+		 * exists is still known */
+		if (arg != NULL && cond->test.op != OP_EXISTS &&
+		    holds_summary(arg, 0))
+			e->summarized = true;
+		val_json(&v, arg);
 		break;
+	}
 	case F_SCOPE:
 		if (in->scope_count == 0)
 			break;
@@ -1674,7 +1713,7 @@ risk_of(const pol_set *pol, const char *tool)
 void
 pol_eval(const pol_set *pol, const pol_input *in, pol_result *out)
 {
-	struct ectx e = { in, "unknown", false };
+	struct ectx e = { in, "unknown", false, false };
 	const struct slot *bucket = NULL;
 	const uint32_t *a = NULL, *g;
 	size_t na = 0, ng, i = 0, j = 0;
@@ -1725,6 +1764,15 @@ pol_eval(const pol_set *pol, const pol_input *in, pol_result *out)
 	if (e.failed)
 		return;
 	out->on_timeout = pol->on_timeout;
+	if (e.summarized && (best == NULL || best->then != POL_DENY)) {
+		/* the answer may hang on bytes the policy never saw */
+		out->decision = POL_DENY;
+		out->rule = POL_RULE_SUMMARIZED;
+		out->reason = "an argument the policy tests was sent "
+		    "summarized (too large to send whole), so it cannot be "
+		    "judged";
+		return;
+	}
 	if (best == NULL) {
 		out->decision = pol->def_decision;
 		out->rule = "default";

@@ -44,6 +44,10 @@ typedef struct pol_input {
 	const json_t *args;   /* borrowed; may be NULL */
 } pol_input;
 
+/* The rule id of a deny given because a test read an argument that an
+ * enforcement point sent as a summary (cs_summary). */
+#define POL_RULE_SUMMARIZED "summarized-args"
+
 /* The outcome of one evaluation. Strings are borrowed from the pol_set and
  * live as long as it does. */
 typedef struct pol_result {

@@ -1211,6 +1211,93 @@ START_TEST(test_eval_fail_closed)
 }
 END_TEST
 
+/* A test that reads an argument sent as a summary (cs_summary) cannot be
+ * judged, so the call is refused; whether the argument exists is still
+ * known, and a deny that holds anyway keeps its rule. */
+static const char summary_policy[] =
+    "{\"policy\":\"s\",\"version\":\"1\",\"defaults\":{\"decision\":"
+    "\"ask\"},\"rules\":["
+    "{\"id\":\"allow-ws\",\"if\":{\"tool\":\"fs.write\","
+    "\"args.path\":\"/workspace/*\"},\"then\":\"allow\"},"
+    "{\"id\":\"deny-x\",\"if\":{\"args.x\":true},\"then\":\"deny\"},"
+    "{\"id\":\"allow-stat\",\"if\":{\"tool\":\"fs.stat\","
+    "\"args.path\":{\"exists\":true}},\"then\":\"allow\"},"
+    "{\"id\":\"allow-edits\",\"if\":{\"tool\":\"fs.edit\","
+    "\"args.edits\":{\"not\":\"x\"}},\"then\":\"allow\"}"
+    "]}";
+
+/* Evaluate summary_policy for tool with args built by the caller. */
+static void
+eval_args(pol_set *pol, const char *tool, json_t *args, pol_result *res)
+{
+	pol_input in;
+
+	memset(&in, 0, sizeof in);
+	in.tool = tool;
+	in.trust = 2;
+	in.args = args;
+	pol_eval(pol, &in, res);
+	json_decref(args);
+}
+
+START_TEST(test_eval_summarized)
+{
+	char path[600], *sum, *near;
+	pol_set *pol = compile_ok(summary_policy);
+	pol_result res;
+	size_t n;
+
+	n = (size_t) snprintf(path, sizeof path, "/workspace/%0400d/../../"
+	    "root/.bashrc", 0);
+	ck_assert_ptr_nonnull(sum = cs_summary(path, n, 128));
+	ck_assert(cs_is_summary(sum, strlen(sum)));
+	ck_assert(!cs_is_summary(path, n));
+
+	/* the whole path: judged */
+	eval_args(pol, "fs.write", json_pack("{s:s}", "path", path), &res);
+	ck_assert_int_eq(res.decision, POL_ALLOW);
+	/* its summary: refused, whatever its head says */
+	eval_args(pol, "fs.write", json_pack("{s:s}", "path", sum), &res);
+	ck_assert_int_eq(res.decision, POL_DENY);
+	ck_assert_str_eq(res.rule, POL_RULE_SUMMARIZED);
+	ck_assert_ptr_nonnull(strstr(res.reason, "summarized"));
+	/* a deny that holds anyway keeps its rule */
+	eval_args(pol, "fs.write", json_pack("{s:s,s:b}", "path", sum, "x",
+	    1), &res);
+	ck_assert_int_eq(res.decision, POL_DENY);
+	ck_assert_str_eq(res.rule, "deny-x");
+	/* existence is known */
+	eval_args(pol, "fs.stat", json_pack("{s:s}", "path", sum), &res);
+	ck_assert_int_eq(res.decision, POL_ALLOW);
+	ck_assert_str_eq(res.rule, "allow-stat");
+	/* a summary inside a container a test reads */
+	eval_args(pol, "fs.edit", json_pack("{s:[s,{s:s}]}", "edits", "a",
+	    "new", "b"), &res);
+	ck_assert_int_eq(res.decision, POL_ALLOW);
+	eval_args(pol, "fs.edit", json_pack("{s:[s,{s:s}]}", "edits", "a",
+	    "new", sum), &res);
+	ck_assert_str_eq(res.rule, POL_RULE_SUMMARIZED);
+	/* a summary no test reads changes nothing */
+	eval_args(pol, "fs.write", json_pack("{s:s,s:s}", "path",
+	    "/workspace/a", "content", sum), &res);
+	ck_assert_int_eq(res.decision, POL_ALLOW);
+	/* one hex digit short is an ordinary string */
+	n = strlen(sum);
+	ck_assert_ptr_nonnull(near = malloc(n));
+	memcpy(near, sum, n - 2);
+	near[n - 2] = ']';
+	near[n - 1] = '\0';
+	ck_assert(!cs_is_summary(near, n - 1));
+	eval_args(pol, "fs.write", json_pack("{s:s}", "path", near), &res);
+	ck_assert_int_eq(res.decision, POL_ALLOW);
+	ck_assert(!cs_is_summary("... [1 bytes, sha256:]", 22));
+	ck_assert(!cs_is_summary("]", 1));
+	free(near);
+	free(sum);
+	pol_set_free(pol);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* pol_test_run                                                        */
 
@@ -1447,6 +1534,7 @@ pol_suite(void)
 	tcase_add_loop_test(tc, test_eval_index_order, 0,
 	    CS_ARRAY_LEN(index_rows));
 	tcase_add_test(tc, test_eval_fail_closed);
+	tcase_add_test(tc, test_eval_summarized);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pol_test_run");

@@ -83,6 +83,16 @@ esc=$(python3 -c 'print("/workspace/" + "./" * 600 + "../root/.ssh/authorized_ke
 hook "$(variant "$EV/write.json" ".tool_input.file_path = \"$esc\" | .tool_input.content = (\"#\" * 30000) | .tool_use_id = \"toolu_esc\"")"
 assert_eq deny "$(decision)" "a long path that leaves the workspace, next to big content"
 assert_eq "$esc" "$(jf .args.path "$(decision_of toolu_esc)")" "the path reached the policy whole"
+# ... but the agent picks what is longest: a path just longer than each of
+# 50 edits' strings is the first summarized, and a rule testing a summary
+# cannot judge it, so the call is refused rather than judged on its head
+esc=$(python3 -c 'print("/workspace/" + "a" * 200 + "/" + "b" * 200 + "/../../../root/.bashrc")')
+hook "$(variant "$EV/edit.json" "del(.tool_input.old_string, .tool_input.new_string) | .tool_name = \"MultiEdit\" | .tool_input.file_path = \"$esc\" | .tool_input.edits = [range(50) | {old_string: (\"o\" * 280), new_string: (\"n\" * 280)}] | .tool_use_id = \"toolu_pad\"")"
+assert_eq deny "$(decision)" "a summarized path that leaves the workspace"
+assert_contains "sent summarized" "$(reason)" "summarized-args reason"
+assert_eq "summarized-args" "$(jf .rule "$(decision_of toolu_pad)")" "summarized-args rule audited"
+assert_match '^/workspace/a+\.\.\. \[[0-9]+ bytes, sha256:[0-9a-f]{64}\]$' \
+    "$(jf .args.path "$(decision_of toolu_pad)")" "the path was the summarized string"
 
 # --- Bash: the shipped policy refuses rm -rf ~, asks about the rest ----------
 hook "$(variant "$EV/bash.json" '.tool_input.command = "rm -rf ~/" | .tool_use_id = "toolu_rm"')"
@@ -90,6 +100,10 @@ assert_eq deny "$(decision)" "rm -rf ~"
 assert_contains "recursive removal" "$(reason)" "rm -rf reason"
 assert_eq "shell.exec|rm -rf ~/|no-rm-rf" \
     "$(jf '[.tool, .args.cmd, .rule] | join("|")' "$(decision_of toolu_rm)")" "Bash audited as shell.exec"
+# rm -rf hidden past the head of a 25 KB command is refused, not asked
+hook "$(variant "$EV/bash.json" '.tool_input.command = ("true " + ("#" * 25000) + "\nrm -rf /") | .tool_use_id = "toolu_rmpad"')"
+assert_eq deny "$(decision)" "rm -rf after 25 KB of padding"
+assert_eq "summarized-args" "$(jf .rule "$(decision_of toolu_rmpad)")" "padded rm -rf refused as summarized"
 
 # an operator approves while the hook waits
 pending_tool() {
