@@ -32,7 +32,9 @@
 typedef struct cs_client cs_client;
 
 /* cs_client_open connects a REQ socket to url (ipc:// or tcp://). It waits
- * for the connection, so an absent daemon fails here with CS_ETRANSPORT.
+ * for the connection, so an absent daemon fails here with CS_ETRANSPORT,
+ * and one that does not finish the handshake within 3 s (stopped, or
+ * overwhelmed) with CS_ETIMEDOUT.
  * Requests are never resent: a call may wait for a human for minutes. */
 cs_err cs_client_open(const char *url, cs_client **out, char **cause);
 

@@ -16,6 +16,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #define EXTRA_WAIT_MS 30000 /* default timeout beyond the daemon's wait */
+#define CONNECT_MS 3000     /* longest wait for the daemon's handshake */
 
 struct cs_call;
 
@@ -79,6 +80,77 @@ nng_to_cs(int rv)
 	}
 }
 
+/* One nng_dial on a thread of its own, so that its wait can be bounded. */
+struct dial_job {
+	nng_socket sock;
+	const char *url;
+	pthread_mutex_t mtx;
+	pthread_cond_t done_cv;
+	bool done;
+	int rv;
+};
+
+static void *
+dial_main(void *arg)
+{
+	struct dial_job *j = arg;
+	int rv = nng_dial(j->sock, j->url, NULL, 0);
+
+	pthread_mutex_lock(&j->mtx);
+	j->rv = rv;
+	j->done = true;
+	pthread_cond_signal(&j->done_cv);
+	pthread_mutex_unlock(&j->mtx);
+	return NULL;
+}
+
+/* nng_dial, given up after ms: a daemon that is stopped still has its
+ * socket accept, but never answers the handshake, and nng waits longer
+ * than a caller's budget. On the timeout the socket is closed. */
+static int
+dial_within(nng_socket sock, const char *url, int64_t ms)
+{
+	struct dial_job j = { .sock = sock, .url = url };
+	pthread_condattr_t attr;
+	struct timespec deadline;
+	pthread_t thread;
+	bool timed_out;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return NNG_ENOMEM;
+	(void) pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&j.done_cv, &attr) != 0) {
+		pthread_condattr_destroy(&attr);
+		return NNG_ENOMEM;
+	}
+	pthread_condattr_destroy(&attr);
+	pthread_mutex_init(&j.mtx, NULL);
+	if (pthread_create(&thread, NULL, dial_main, &j) != 0) {
+		pthread_cond_destroy(&j.done_cv);
+		pthread_mutex_destroy(&j.mtx);
+		return NNG_ENOMEM;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t) (ms / 1000);
+	deadline.tv_nsec += (long) (ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j.mtx);
+	while (!j.done && pthread_cond_timedwait(&j.done_cv, &j.mtx,
+	    &deadline) == 0)
+		;
+	timed_out = !j.done;
+	pthread_mutex_unlock(&j.mtx);
+	if (timed_out)
+		nng_close(sock); /* ends the dial */
+	pthread_join(thread, NULL);
+	pthread_cond_destroy(&j.done_cv);
+	pthread_mutex_destroy(&j.mtx);
+	return timed_out ? NNG_ETIMEDOUT : j.rv;
+}
+
 cs_err
 cs_client_open(const char *url, cs_client **out, char **cause)
 {
@@ -98,18 +170,21 @@ cs_client_open(const char *url, cs_client **out, char **cause)
 	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 	    16u << 20)) != 0)
 		goto fail;
-	if ((rv = nng_dial(c->sock, url, NULL, 0)) != 0)
+	if ((rv = dial_within(c->sock, url, CONNECT_MS)) != 0)
 		goto fail;
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_cond_init(&c->idle, NULL);
 	*out = c;
 	return CS_OK;
 fail:
+	if (rv == NNG_ETIMEDOUT)
+		set_cause(cause, "countersignd at %s did not take the "
+		    "connection within %d ms", url, CONNECT_MS);
 	set_cause(cause, "cannot reach countersignd at %s: %s", url,
 	    nng_strerror(rv));
-	nng_close(c->sock);
+	nng_close(c->sock); /* ECLOSED when dial_within closed it */
 	free(c);
-	return CS_ETRANSPORT;
+	return rv == NNG_ETIMEDOUT ? CS_ETIMEDOUT : CS_ETRANSPORT;
 }
 
 cs_err

@@ -207,4 +207,17 @@ assert_contains "fail closed" "$(reason)" "no daemon reason"
 assert_rc 64 ctl "$H" hook
 assert_rc 64 ctl "$H" hook codex
 
+# a stopped daemon still has its socket accept connections, but never
+# answers the handshake: the hook gives up within --wait plus 3 s, denying
+pid=$(daemon_pid "$H")
+kill -STOP "$pid"
+start=$(date +%s%N)
+run ctl "$H" hook claude-code --token-file "$TOKF" --wait 2s <"$EV/read.json"
+took=$(ms_since "$start")
+kill -CONT "$pid" # before any assertion, so that cleanup can stop it
+[ "$RC" -eq 0 ] || fail "stopped daemon: exit status $RC, want 0"
+assert_eq deny "$(decision)" "stopped daemon"
+assert_contains "did not take the connection" "$(reason)" "stopped daemon reason"
+[ "$took" -lt 6500 ] || fail "the hook took $took ms to give up on a stopped daemon (--wait 2s)"
+
 assert_rc 0 ctl "$H" audit verify
