@@ -773,6 +773,23 @@ client_line(char *line, size_t len)
 			inflight_cancel(msg);
 	} else if (json_is_array(msg)) {
 		json_array_foreach(msg, i, item) {
+			if (json_is_array(item)) {
+				/* JSON-RPC has no batch in a batch; a server
+				 * that flattened one would run the calls in it
+				 * unasked */
+				json_t *e = rpc_error(NULL, RPC_INVALID_REQUEST,
+				    "Invalid request (countersign-mcp): a "
+				    "batch inside a batch");
+
+				gw_log("dropped a batch nested in a batch");
+				if (e != NULL)
+					send_client(e);
+				json_decref(e);
+				json_decref(msg);
+				return;
+			}
+		}
+		json_array_foreach(msg, i, item) {
 			const char *m = json_string_value(json_object_get(item,
 			    "method"));
 

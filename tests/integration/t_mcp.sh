@@ -51,6 +51,8 @@ SMUGGLE='{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"write_f
 {
 	printf '%s\n' "$PING" "$READ" "$WRITE" 'this is not json' "$SMUGGLE"
 	printf '%s\n' '[{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/srv/b"}}},{"jsonrpc":"2.0","id":5,"method":"ping"}]'
+	# a batch inside a batch is refused whole, not passed on unasked
+	printf '%s\n' '[[{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/srv/c"}}}],{"jsonrpc":"2.0","id":11,"method":"ping"}]'
 	printf '%s\n' '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{}}}'
 	printf '%s\n' '{"jsonrpc":"2.0","method":"tools/call","params":{"name":"write_file","arguments":{}}}'
 	printf '%s\n' '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"edit_file","arguments":{"path":"/srv/a.txt"}}}'
@@ -87,6 +89,9 @@ assert_eq '[{"jsonrpc":"2.0","id":5,"method":"ping"}]' \
     "$(jq -c 'select(type == "array" and .[0].method == "ping")' "$GOT")" "forwarded part of the batch"
 r=$(jq -c 'select(type == "array" and .[0].id == 4) | .[0]' "$GOT")
 assert_eq true "$(jf .result.isError "$r")" "denied call of the batch"
+grep -q '"id":1[01]' "$GOT" && fail "a batch nested in a batch reached the server"
+r=$(jq -c 'select(type == "object" and .id == null and .error.code == -32600 and (.error.message | contains("batch inside a batch")))' "$GOT")
+assert_eq -32600 "$(jf .error.code "$r")" "nested batch refused"
 # an escalated call nobody decides within --wait is denied
 r=$(reply 8 "$GOT")
 assert_eq true "$(jf .result.isError "$r")" "undecided escalation"
