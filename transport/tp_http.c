@@ -169,21 +169,60 @@ bearer_of(nng_http_req *req, const char **tok, size_t *len)
 	return true;
 }
 
-/* Take a free slot (lock held), or NULL when all are busy. */
-static struct hslot *
-slot_take(tp_http *h)
+/* The most slots one token may hold: three quarters, so that a client
+ * that parks calls and hangs up (nng does not tell a handler its
+ * connection went away) leaves room for the others. */
+static int
+token_share(const tp_http *h)
 {
+	int share = h->slot_count - h->slot_count / 4;
+
+	return share < h->slot_count ? share : h->slot_count - 1;
+}
+
+/* Take a free slot for the token hashed as tok (lock held): NULL when all
+ * are busy, or when that token holds its share already (*over set). */
+static struct hslot *
+slot_take(tp_http *h, const char *tok, bool *over)
+{
+	struct hslot *free_slot = NULL;
+	int mine = 0;
+
+	*over = false;
 	for (int i = 0; i < h->slot_count; i++) {
 		struct hslot *s = &h->slots[i];
 
-		if (s->state != SLOT_FREE)
-			continue;
-		s->gen++;
-		s->cancelled = 0;
-		s->continuing = false;
-		return s;
+		if (s->state == SLOT_FREE) {
+			if (free_slot == NULL)
+				free_slot = s;
+		} else if (strcmp(s->tok, tok) == 0)
+			mine++;
 	}
-	return NULL;
+	if (free_slot != NULL && h->slot_count > 1 &&
+	    mine >= token_share(h)) {
+		*over = true;
+		return NULL;
+	}
+	if (free_slot != NULL) {
+		free_slot->gen++;
+		free_slot->cancelled = 0;
+		free_slot->continuing = false;
+		memcpy(free_slot->tok, tok, sizeof free_slot->tok);
+	}
+	return free_slot;
+}
+
+/* Answer a call refused a slot by slot_take. */
+static void
+respond_no_slot(nng_aio *aio, bool over, bool unread)
+{
+	if (over)
+		respond_error(aio, 429, "busy", "this token has as many HTTP "
+		    "calls in flight as one token may", unread, "Retry-After",
+		    "1");
+	else
+		respond_error(aio, 503, "busy", "too many HTTP calls in "
+		    "flight", unread, "Retry-After", "1");
 }
 
 /* Release a slot (lock held). */
@@ -419,10 +458,10 @@ route_authorize(tp_http *h, nng_aio *aio, nng_http_req *req,
     nng_http_conn *conn)
 {
 	const char *tok, *cl, *expect;
-	char *end, msg[80];
+	char *end, msg[80], hash[65];
 	size_t tok_len;
 	unsigned long long body_len = 0;
-	bool unread = has_body(req);
+	bool unread = has_body(req), over;
 	struct hslot *s;
 
 	if (!is_json(req)) {
@@ -458,11 +497,11 @@ route_authorize(tp_http *h, nng_aio *aio, nng_http_req *req,
 		respond_error(aio, 413, "too_large", msg, true, NULL, NULL);
 		return;
 	}
+	cs_sha256_hex(tok, tok_len, hash);
 	pthread_mutex_lock(&h->mtx);
-	if ((s = slot_take(h)) == NULL) {
+	if ((s = slot_take(h, hash, &over)) == NULL) {
 		pthread_mutex_unlock(&h->mtx);
-		respond_error(aio, 503, "busy", "too many HTTP calls in flight",
-		    unread, "Retry-After", "1");
+		respond_no_slot(aio, over, unread);
 		return;
 	}
 	s->state = SLOT_READ;
@@ -481,7 +520,6 @@ route_authorize(tp_http *h, nng_aio *aio, nng_http_req *req,
 	}
 	memcpy(s->bearer, tok, tok_len);
 	s->bearer[tok_len] = '\0';
-	cs_sha256_hex(tok, tok_len, s->tok);
 	expect = nng_http_req_get_header(req, "Expect");
 	s->continuing = s->body_len > 0 && expect != NULL &&
 	    strcasecmp(expect, "100-continue") == 0;
@@ -512,6 +550,7 @@ route_status(tp_http *h, nng_aio *aio, nng_http_req *req, const char *id)
 	struct hslot *s;
 	json_t *o;
 	char *frame;
+	bool over;
 
 	if (!bearer_of(req, &tok, &tok_len)) {
 		respond_error(aio, 401, "unauthorized", "missing or malformed "
@@ -539,11 +578,10 @@ route_status(tp_http *h, nng_aio *aio, nng_http_req *req, const char *id)
 		    "token", has_body(req), NULL, NULL);
 		return;
 	}
-	if ((s = slot_take(h)) == NULL) {
+	if ((s = slot_take(h, hash, &over)) == NULL) {
 		pthread_mutex_unlock(&h->mtx);
 		free(frame);
-		respond_error(aio, 503, "busy", "too many HTTP calls in flight",
-		    has_body(req), "Retry-After", "1");
+		respond_no_slot(aio, over, has_body(req));
 		return;
 	}
 	s->state = SLOT_READ; /* not answerable before dispatch */

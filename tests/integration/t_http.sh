@@ -256,6 +256,41 @@ assert_eq "deny|error|shutdown" "$(jf '[.decision, .by, .reason] | join("|")')" 
     "parked HTTP call at shutdown"
 assert_rc 0 ctl "$H" audit verify
 
+# --- one token holds at most three quarters of the slots: calls parked
+# by a client that hung up (nng does not tell the handler) leave room ---
+H6=$(new_home '{"http_listen": "127.0.0.1:0", "agent_contexts": 4}')
+start_daemon "$H6"
+URL6=$(grep -o 'HTTP ingress on http://[^ ]*' "$H6/daemon.log" | tail -n 1 |
+    awk '{print $4}')
+TOKA=$(mint "$H6" --agent park-agent --user alice --scope 'tool:email.*')
+TOKB=$(mint "$H6" --agent web-agent --user bob --scope 'tool:fs.*')
+parked=()
+for i in 1 2 3; do
+	curl -sS -o /dev/null -H "Authorization: Bearer $TOKA" \
+	    -H 'Content-Type: application/json' \
+	    --data-binary "{\"tool\":\"email.send\",\"args\":$EXTERNAL,\"wait_ms\":60000,\"session\":\"s-park-$i\"}" \
+	    "$URL6/v1/authorize" &
+	parked+=($!)
+done
+three_pending() { [ "$(ctl "$H6" pending --json | grep -c .)" -eq 3 ]; }
+wait_for 10 three_pending || fail "the three parked calls never became pending"
+URL_SAVE=$URL
+URL=$URL6
+TOK_SAVE=$TOK
+TOK=$TOKA
+authorize "{\"tool\":\"email.send\",\"args\":$EXTERNAL,\"wait_ms\":60000,\"session\":\"s-park-4\"}"
+expect_error 429 busy "a fourth call of the parking token"
+assert_contains "Retry-After: 1" "$HDRS" "429 Retry-After"
+kill "${parked[@]}" 2>/dev/null
+wait "${parked[@]}" 2>/dev/null
+TOK=$TOKB
+authorize '{"tool":"fs.read","args":{"path":"/workspace/a"}}'
+assert_eq 200 "$CODE" "another token after the parking client hung up"
+assert_eq allow "$(jf .decision)" "another token's call decided"
+URL=$URL_SAVE
+TOK=$TOK_SAVE
+stop_daemon "$H6"
+
 # --- off by default; loopback only unless allowed ----------------------
 H2=$(new_home)
 start_daemon "$H2"
