@@ -131,6 +131,24 @@ has_body(nng_http_req *req)
 	    (cl != NULL && strspn(cl, "0 \t") != strlen(cl));
 }
 
+/* Whether a header that frames the body was sent with whitespace before
+ * its colon ("Content-Length : 9"). RFC 9112 says to refuse that: nng
+ * keeps the space in the name, so the length would go unread and the
+ * body be taken for the next request, as a proxy in front would not. */
+static bool
+framing_ambiguous(nng_http_req *req)
+{
+	static const char *const names[] = { "Content-Length ",
+		"Content-Length\t", "Transfer-Encoding ",
+		"Transfer-Encoding\t" };
+
+	for (size_t i = 0; i < CS_ARRAY_LEN(names); i++) {
+		if (nng_http_req_get_header(req, names[i]) != NULL)
+			return true;
+	}
+	return false;
+}
+
 /* Whether Content-Type is application/json (parameters allowed). */
 static bool
 is_json(nng_http_req *req)
@@ -484,7 +502,7 @@ route_authorize(tp_http *h, nng_aio *aio, nng_http_req *req,
 	if ((cl = nng_http_req_get_header(req, "Content-Length")) != NULL) {
 		cl += strspn(cl, " \t");
 		body_len = strtoull(cl, &end, 10);
-		if (end == cl || *cl == '-' ||
+		if (end == cl || *cl < '0' || *cl > '9' ||
 		    end[strspn(end, " \t")] != '\0') {
 			respond_error(aio, 400, "bad_request", "malformed "
 			    "Content-Length", true, NULL, NULL);
@@ -639,7 +657,10 @@ handler_cb(nng_aio *aio)
 		path_len = 0;
 	memcpy(path, uri, path_len);
 	path[path_len] = '\0';
-	if (get && has_body(req)) {
+	if (framing_ambiguous(req)) {
+		respond_error(aio, 400, "bad_request", "whitespace between a "
+		    "header name and its colon", true, NULL, NULL);
+	} else if (get && has_body(req)) {
 		/* a body nobody reads would be taken for the next request
 		 * on this connection: refuse it, and close */
 		respond_error(aio, 400, "bad_request", "GET and HEAD take no "

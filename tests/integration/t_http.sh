@@ -184,6 +184,44 @@ http POST /v1/authorize -H "Authorization: Bearer $TOK" \
     --data-binary '{"tool":"fs.read"}'
 expect_error 411 length_required "chunked body"
 
+# a framing header with whitespace before its colon, or a signed length,
+# is refused and the connection closed (RFC 9112): read as nng reads it,
+# the length would go unread and the body be taken for a next request
+raw_post() { # HEADER: the status line and body of one raw POST
+	python3 - "${URL#http://}" "$TOK" "$1" <<'PY'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+body = b'{"tool":"fs.read","args":{"path":"/workspace/a"}}'
+hdr = sys.argv[3].replace("N", str(len(body)))
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(b"POST /v1/authorize HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+          sys.argv[2].encode() + b"\r\nContent-Type: application/json\r\n" +
+          hdr.encode() + b"\r\n\r\n" + body)
+got = b""
+while True:
+    try:
+        chunk = s.recv(65536)
+    except socket.timeout:
+        break
+    if not chunk:
+        break
+    got += chunk
+head, _, rest = got.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode(), rest.decode().strip().replace("\n", " "))
+PY
+}
+for h in 'Content-Length : N' 'Transfer-Encoding : chunked\r\nContent-Length: N' 'Content-Length: +N'; do
+	got=$(raw_post "$(printf "$h")")
+	assert_match '^HTTP/1\.1 400 .*"code":"bad_request"' "$got" "refused framing: $h"
+	[ "$(printf '%s' "$got" | grep -o 'HTTP/1.1' | wc -l)" -eq 1 ] ||
+		fail "framing $h: more than one response: $got"
+done
+# nng's parser refuses a tab in a header line outright (no answer)
+got=$(raw_post "$(printf 'Content-Length\t: N')")
+case $got in *200*) fail "a tab before the colon was served: $got" ;; esac
+got=$(raw_post 'Content-Length: N')
+assert_match '^HTTP/1\.1 200 ' "$got" "plain Content-Length still served"
+
 # --- 404, 405 ---------------------------------------------------------
 http GET /v2/authorize
 expect_error 404 not_found "unknown path"
