@@ -24,6 +24,7 @@
 /* Largest JSON-RPC message accepted from the client. */
 #define MCP_LINE_MAX (16u << 20)
 #define MCP_DEPTH_MAX 64 /* deepest message nesting looked into */
+#define MCP_JOBS_MAX 256 /* messages being authorized at once */
 
 /* While a call waits for an operator, report progress this often. */
 #define MCP_PROGRESS_MS_DEFAULT 10000
@@ -36,6 +37,7 @@ enum {
 	RPC_PARSE_ERROR = -32700,
 	RPC_INVALID_REQUEST = -32600,
 	RPC_INVALID_PARAMS = -32602,
+	RPC_INTERNAL_ERROR = -32603,
 };
 
 /* One configured tool name: server tool -> countersign tool. */
@@ -644,15 +646,65 @@ batch_main(void *arg)
 	return NULL;
 }
 
+/* Answer a message with tools/call that is not passed on: each call is
+ * denied with why, and in a batch every other request gets an error, so
+ * nothing the client sent goes unanswered. */
+static void
+refuse_message(json_t *msg, bool batch, const char *why)
+{
+	char text[256];
+	json_t *out, *item, *e = NULL;
+	size_t i;
+
+	snprintf(text, sizeof text, "countersign denied: %s", why);
+	if (!batch) {
+		if (json_object_get(msg, "id") != NULL &&
+		    (e = rpc_denied(json_object_get(msg, "id"), text)) != NULL)
+			send_client(e);
+		json_decref(e);
+		return;
+	}
+	if ((out = json_array()) == NULL)
+		return;
+	json_array_foreach(msg, i, item) {
+		json_t *id = json_object_get(item, "id");
+
+		if (id == NULL)
+			continue; /* a notification: no answer */
+		e = is_tools_call(item) ? rpc_denied(id, text) :
+		    rpc_error(id, RPC_INTERNAL_ERROR, "countersign-mcp: the "
+		    "batch was not passed on (a tools/call in it could not be "
+		    "authorized)");
+		if (e != NULL)
+			json_array_append_new(out, e);
+	}
+	if (json_array_size(out) > 0)
+		send_client(out);
+	json_decref(out);
+}
+
 /* Hand a message with tools/call to a thread of its own, so that a call
  * waiting for an operator does not hold up other messages. */
 static void
 start_job(const char *line, size_t len, json_t *msg, bool batch)
 {
-	struct job *job = calloc(1, sizeof *job);
+	struct job *job;
 	pthread_attr_t attr;
 	pthread_t t;
+	int jobs;
 
+	pthread_mutex_lock(&gw.lock);
+	jobs = gw.jobs;
+	pthread_mutex_unlock(&gw.lock);
+	if (jobs >= MCP_JOBS_MAX) {
+		/* the reader thread never waits: past the cap, refuse */
+		gw_log("%d messages are being authorized; tools/call refused",
+		    jobs);
+		refuse_message(msg, batch, "too many calls are waiting for "
+		    "authorization at once; try again");
+		return;
+	}
+	job = calloc(1, sizeof *job);
 	if (job == NULL || (job->line = malloc(len + 1)) == NULL) {
 		free(job);
 		goto oom;
@@ -704,14 +756,7 @@ start_job(const char *line, size_t len, json_t *msg, bool batch)
 oom:
 	/* fail closed: the call is not forwarded */
 	gw_log("cannot start an authorization thread; tools/call refused");
-	if (!batch && json_object_get(msg, "id") != NULL) {
-		json_t *e = rpc_denied(json_object_get(msg, "id"),
-		    "countersign denied: the gateway is out of resources");
-
-		if (e != NULL)
-			send_client(e);
-		json_decref(e);
-	}
+	refuse_message(msg, batch, "the gateway is out of resources");
 }
 
 /* One complete line from the client (CRs in it become spaces). */

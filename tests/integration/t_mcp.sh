@@ -383,6 +383,24 @@ assert_eq "allow" "$(history_json "$H" --tool mcp.filesystem.read_file | jq -r '
 
 assert_rc 0 ctl "$H" audit verify
 
+# more calls waiting for authorization than the gateway runs at once:
+# the rest are denied at once, and every call is answered exactly once
+IN=$TEST_TMP/flood.jsonl
+for i in $(seq 1000 1269); do
+	printf '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"edit_file","arguments":{"path":"/srv/f%d"}}}\n' "$i" "$i"
+done >"$IN"
+assert_rc 0 gw --server fs --wait 2s --grace 10s -- cat
+GOT=$TEST_TMP/flood.out
+printf '%s\n' "$OUT" >"$GOT"
+assert_eq 270 "$(jq -r 'select(type == "object" and .id >= 1000) | .id' "$GOT" | sort -u | grep -c .)" \
+    "every flooded call answered"
+assert_eq 270 "$(jq -c 'select(type == "object" and .id >= 1000)' "$GOT" | grep -c .)" \
+    "every flooded call answered once"
+assert_eq 0 "$(jq -c 'select(type == "object" and .method == "tools/call")' "$GOT" | grep -c .)" \
+    "no flooded call reached the server"
+refused=$(grep -c 'too many calls are waiting for authorization' "$GOT")
+[ "$refused" -ge 14 ] || fail "the gateway refused $refused of 270 calls past its cap of 256"
+
 # daemon gone: the listing still works, the call is denied (fail closed)
 stop_daemon "$H"
 C3=$TEST_TMP/client3.out
