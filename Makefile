@@ -96,8 +96,11 @@ $(BINDIR)/countersign: $(BUILD)/tui/main.o $(LIBTUI) $(LIBCS) $(LIBCORE)
 
 $(BUILD)/tests/check_%: tests/check_%.c $(LIBTUI) $(LIBCS) $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) \
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(filter %.a,$^) \
 	    $(CHECK) $(CURSES) $(DEP_LIBS)
+
+# the enforcement points' shared code lives in cli/
+$(BUILD)/tests/check_enforce: $(BUILD)/cli/enforce.o
 
 # test tool: sends raw frames to the agent socket (tests/integration)
 $(RAWSEND): tests/tools/cs_rawsend.c

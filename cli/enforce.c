@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "countersign.h"
 #include "home.h"
 
 /* How much longer than the wait the transport waits for the reply. */
 #define REPLY_MARGIN_MS 3000
+#define PENDING_PAUSE_MS 100 /* least time between two asks of a call */
 
 /* Set a verdict's reason from a format. */
 static void
@@ -122,7 +124,7 @@ enforce_authorize(const enforce_call *call, enforce_verdict *out)
 	json_t *args = NULL, *req = NULL, *reply = NULL;
 	cs_client *c = NULL;
 	char *cause = NULL, waited[32];
-	int64_t start = cs_mono_ms(), elapsed, slice;
+	int64_t start = cs_mono_ms(), elapsed, slice, asked;
 	cs_err rv;
 
 	if (call->args != NULL && (args = enforce_args_fit(call->args,
@@ -153,6 +155,7 @@ enforce_authorize(const enforce_call *call, enforce_verdict *out)
 		reply = NULL;
 		free(cause);
 		cause = NULL;
+		asked = cs_mono_ms();
 		rv = cs_client_call_json(c, req, slice + REPLY_MARGIN_MS,
 		    &reply, &cause);
 		if (rv != CS_OK) {
@@ -173,6 +176,18 @@ enforce_authorize(const enforce_call *call, enforce_verdict *out)
 		}
 		if (call->on_wait != NULL)
 			call->on_wait(call->ud, elapsed, v.request);
+		if (slice > 0 && cs_mono_ms() - asked < PENDING_PAUSE_MS) {
+			/* "pending" came back long before the wait asked
+			 * for: pause rather than ask again at once */
+			int64_t ms = call->wait_ms - elapsed;
+			struct timespec ts;
+
+			if (ms > PENDING_PAUSE_MS)
+				ms = PENDING_PAUSE_MS;
+			ts.tv_sec = 0;
+			ts.tv_nsec = (long) ms * 1000000L;
+			nanosleep(&ts, NULL);
+		}
 	}
 done:
 	if (v.reason == NULL)
