@@ -366,7 +366,7 @@ enforce_args_fit(json_t *args, size_t max_len, char **cause)
 		size_t est = len, j = 0;
 		bool ok = copy != NULL && collect_long(copy, limits[i], &l);
 
-		if (ok)
+		if (ok && l.n > 1)
 			qsort(l.v, l.n, sizeof *l.v, long_str_cmp);
 		while (ok && j < l.n) {
 			size_t saved;
