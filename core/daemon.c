@@ -829,6 +829,9 @@ commit_batch(struct daemon *d, struct job *batch)
 				    "audit_seq");
 			}
 		}
+		/* answers read from a decision not committed then: as it
+		 * stands now that this batch is done */
+		core_engine_settle_past(d->eng, &j->fx);
 		j->log = rv == CS_OK && json_array_size(j->fx.events) > 0;
 		chain_add(&out, j);
 	}

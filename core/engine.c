@@ -171,13 +171,18 @@ fx_reply(core_fx *fx, uint64_t handle, json_t *msg, json_t *event)
 /* Queue a reply (msg stolen) that answers from a decision whose row is
  * committed when durable (see core_reply). */
 static void
-fx_reply_past(core_fx *fx, uint64_t handle, json_t *msg, bool durable)
+fx_reply_past(core_fx *fx, uint64_t handle, json_t *msg, bool durable,
+    const char *request)
 {
 	size_t n = fx->reply_count;
 
 	fx_reply(fx, handle, msg, NULL);
-	if (fx->reply_count > n)
+	if (fx->reply_count > n) {
 		fx->replies[n].durable = durable;
+		if (!durable && request != NULL)
+			snprintf(fx->replies[n].past,
+			    sizeof fx->replies[n].past, "%s", request);
+	}
 }
 
 /* The same with msg's rendering (both stolen; text may be NULL). */
@@ -898,7 +903,8 @@ replay(core_engine *eng, const core_msg *m, const char *key,
 		return true;
 	}
 	if ((r = core_map_get(eng->recent, request)) != NULL) {
-		fx_reply_past(fx, handle, recent_reply(r), r->audit_seq > 0);
+		fx_reply_past(fx, handle, recent_reply(r), r->audit_seq > 0,
+		    r->request);
 		return true;
 	}
 	free(core_map_del(eng->dedup, key)); /* forgotten: decide afresh */
@@ -998,6 +1004,33 @@ call_info(const core_engine *eng, const char *request, const core_msg *m,
 		set_str(info, "purpose", m->purpose);
 	json_object_set_new(info, "trust", json_integer(trust));
 	return info;
+}
+
+/* Why a token may not join an existing session s of its user and agent,
+ * or NULL: a session's trust and grants belong to the delegation that
+ * opened it, so the chain must be the same (an approval given for one
+ * chain is not one for another) and so must the trust the token carries
+ * (a token re-issued with less trust does not inherit more). A new
+ * string. */
+static char *
+session_mismatch(const core_engine *eng, const core_sess *s,
+    const core_tok *tok, const json_t *chain)
+{
+	int claim = tok->trust >= 0 ? tok->trust : eng->cfg->default_trust;
+
+	if (claim > eng->cfg->max_initial_trust)
+		claim = eng->cfg->max_initial_trust;
+	if (claim < CORE_TRUST_MIN)
+		claim = CORE_TRUST_MIN;
+	if (chain == NULL ? json_array_size(s->chain) > 0 :
+	    !json_equal((json_t *) chain, s->chain))
+		return cs_asprintf("admission: session \"%s\" belongs to "
+		    "another delegation chain", s->id);
+	if (claim != s->initial_trust)
+		return cs_asprintf("admission: session \"%s\" was opened by "
+		    "a token of trust %d and this token carries %d: use a "
+		    "session of its own", s->id, s->initial_trust, claim);
+	return NULL;
 }
 
 /* Handle an authorize message. */
@@ -1115,6 +1148,15 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 			json_decref(s->chain);
 			s->chain = json_incref(chain);
 		}
+	} else if ((reason = session_mismatch(eng, s, tok,
+	    json_object_get(members, "chain"))) != NULL) {
+		info = call_info(eng, request, m, members, session, -1,
+		    eng->posture, digest, now_ms);
+		set_str(info, "policy", pol_set_version(eng->pol));
+		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
+		    handle, key, now_ms, fx);
+		info = NULL;
+		goto done;
 	}
 	engine_clock(eng, now_ms);
 	in = (pol_input) {
@@ -1253,13 +1295,14 @@ status(core_engine *eng, const core_msg *m, uint64_t handle, core_fx *fx)
 		reply = recent_reply(r);
 		if (reply != NULL && m->id != NULL)
 			json_object_set_new(reply, "id", json_string(m->id));
-		fx_reply_past(fx, handle, reply, r->audit_seq > 0);
+		fx_reply_past(fx, handle, reply, r->audit_seq > 0, r->request);
 		return;
 	}
 	if (eng->lookup != NULL &&
 	    (ev = eng->lookup(eng->hook_ud, m->request)) != NULL) {
 		/* read from the store */
-		fx_reply_past(fx, handle, decision_reply(ev, m->id), true);
+		fx_reply_past(fx, handle, decision_reply(ev, m->id), true,
+		    NULL);
 		json_decref(ev);
 		return;
 	}
@@ -2049,6 +2092,57 @@ deny_unaudited(json_t *o)
 }
 
 void
+core_engine_settle_past(core_engine *eng, core_fx *fx)
+{
+	size_t i;
+
+	for (i = 0; i < fx->reply_count; i++)
+		if (fx->replies[i].past[0] != '\0')
+			break;
+	if (i == fx->reply_count)
+		return;
+	pthread_mutex_lock(&eng->mtx);
+	for (; i < fx->reply_count; i++) {
+		core_reply *rp = &fx->replies[i];
+		const struct recent *r;
+		json_t *now, *id;
+		const char *d;
+
+		if (rp->past[0] == '\0')
+			continue;
+		r = core_map_get(eng->recent, rp->past);
+		now = r != NULL ? recent_reply(r) : NULL;
+		d = now != NULL ? json_string_value(json_object_get(now,
+		    "decision")) : NULL;
+		if (now == NULL || (r->audit_seq <= 0 &&
+		    (d == NULL || strcmp(d, "deny") != 0))) {
+			/* decided, but its row is not written (or it was
+			 * forgotten): not an answer yet */
+			json_decref(now);
+			now = json_deep_copy(rp->msg);
+			if (now == NULL || json_object_set_new(now, "decision",
+			    json_string("pending")) != 0 ||
+			    json_object_set_new(now, "reason", json_string(
+			    "decided, and being recorded: ask again")) != 0) {
+				/* no memory: send_reply answers an error */
+				json_decref(now);
+				now = NULL;
+			} else
+				json_object_del(now, "audit_seq");
+		}
+		if (now != NULL && (id = json_object_get(rp->msg, "id")) != NULL)
+			json_object_set(now, "id", id);
+		json_decref(rp->msg);
+		rp->msg = now;
+		free(rp->text);
+		rp->text = NULL;
+		rp->durable = r != NULL && r->audit_seq > 0;
+		rp->past[0] = '\0';
+	}
+	pthread_mutex_unlock(&eng->mtx);
+}
+
+void
 core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
     core_fx *out)
 {
@@ -2075,8 +2169,9 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 		json_t *msg = fx->replies[i].msg;
 
 		/* a decision committed before stands: answering a resent
-		 * allowed call "deny" would contradict its own row */
-		if (fx->replies[i].durable)
+		 * allowed call "deny" would contradict its own row; one
+		 * not committed yet is settled by core_engine_settle_past */
+		if (fx->replies[i].durable || fx->replies[i].past[0] != '\0')
 			continue;
 		/* the row it would name was never written */
 		fx->replies[i].event = NULL;

@@ -28,6 +28,10 @@ typedef struct core_reply {
 	bool durable;  /* a decision whose row was committed before (a resent
 	                * call, a status read): a failed commit of the batch
 	                * it rides in leaves it as it is */
+	char past[40]; /* a resent call or status read answered from a
+	                * decision whose row was not yet committed: its
+	                * request, settled by core_engine_settle_past before
+	                * the reply goes; "" otherwise */
 } core_reply;
 
 /* One event to publish to consoles after the commit. */
@@ -146,6 +150,13 @@ void core_engine_committed(core_engine *eng, core_fx *fx);
  * commit, in order, under one hold of the engine's lock. */
 void core_engine_committed_many(core_engine *eng, core_fx *const *fxs,
     size_t n);
+
+/* core_engine_settle_past fixes, just before fx's replies are sent, each
+ * one that answers from a decision not yet committed when it was made
+ * (core_reply.past): as that decision now stands if its row is durable,
+ * or it is a deny; else "pending", so that no allow goes out before its
+ * row, and none whose row then failed. */
+void core_engine_settle_past(core_engine *eng, core_fx *fx);
 
 /* core_engine_audit_failed is called when fx's events could not be
  * written: every outcome in fx becomes a deny (by error, reason

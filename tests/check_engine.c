@@ -786,6 +786,50 @@ snapshot_session(const char *id)
 	return found;
 }
 
+/* Nor one of the same user and agent through another chain, or carrying
+ * another trust: a grant given for one chain is not one for another, and
+ * a token re-issued with less trust does not inherit the session's. */
+START_TEST(test_admission_same_agent_other_chain_or_trust)
+{
+	static const char *const via[] = { "planner", "helper" };
+	core_tok_mint_opts o = {
+		.user = "alice", .agent = "bot", .scope = SCOPE,
+		.ttl_s = 3600, .trust = -1, .actors = via, .actor_count = 2,
+	};
+	char *request = ask_payment(AGENT, "c-1", 50, 0);
+	char *deeper = NULL, *cause = NULL;
+	char *weaker = mint(key, "alice", SCOPE, 0, NULL, NOW_S, 3600);
+	char *same = mint(key, "alice", SCOPE, -1, NULL, NOW_S, 3600);
+	json_t *msg;
+
+	decide("op1", request, "approve", ",'scope':'session','ttl_s':600");
+	ck_assert_cs_ok(core_tok_mint(key, KEY_LEN, &o, NOW_S, &deeper,
+	    &cause), cause);
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','id':'d-1',"
+	    "'token':'%s','session':'s-1','tool':'payments.transfer',"
+	    "'args':{'amount':60}}", deeper);
+	msg = reply_to(AGENT);
+	assert_decision(msg, "deny", "admission");
+	ck_assert_msg(strstr(S(msg, "reason"), "another delegation chain") !=
+	    NULL, "reason %s", S(msg, "reason"));
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','id':'w-1',"
+	    "'token':'%s','session':'s-1','tool':'fs.read'}", weaker);
+	msg = reply_to(AGENT);
+	assert_decision(msg, "deny", "admission");
+	ck_assert_msg(strstr(S(msg, "reason"), "this token carries 0") !=
+	    NULL, "reason %s", S(msg, "reason"));
+	/* the same delegation and trust, without a sid of its own: it may */
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','id':'s-2',"
+	    "'token':'%s','session':'s-1','tool':'payments.transfer',"
+	    "'args':{'amount':60}}", same);
+	assert_decision(reply_to(AGENT), "allow", "grant");
+	free(deeper);
+	free(weaker);
+	free(same);
+	free(request);
+}
+END_TEST
+
 /* A token may not ride on another delegation's session: its trust and
  * grants belong to someone else. */
 START_TEST(test_admission_other_delegation)
@@ -2128,6 +2172,7 @@ store_refused(core_fx *fx)
 	core_fx_init(&out);
 	core_engine_audit_failed(F.eng, fx, NOW_MS, &out);
 	core_fx_fini(&out);
+	core_engine_settle_past(F.eng, fx); /* as the daemon's writer does */
 }
 
 /* Rebuild the engine with max_sessions_per_delegation set to max. */
@@ -2487,12 +2532,47 @@ START_TEST(test_audit_failed_committed_replay)
 	ck_assert(reply_rec(AGENT)->durable);
 	store_refused(&F.fx);
 	assert_decision(reply_to(AGENT), "allow", "policy");
-	/* a decision not yet committed is not: it fails with the batch */
+	/* a decision not yet committed is not an answer yet: whether its
+	 * own row is written decides, not the batch the resend rides in */
 	ask(AGENT, "c-2", F.tok, "fs.read", NULL, -1);
 	ask(AGENT, "c-2", F.tok, "fs.read", NULL, -1);
 	ck_assert(!reply_rec(AGENT)->durable);
 	store_refused(&F.fx);
-	ck_assert_str_eq(S(reply_to(AGENT), "reason"), "audit_unavailable");
+	ck_assert_str_eq(S(reply_to(AGENT), "decision"), "pending");
+}
+END_TEST
+
+/* A resent call or a status read answered from a decision whose row is
+ * not committed yet is settled just before it is sent: "pending" while
+ * the row is not written, the decision once it is. */
+START_TEST(test_settle_past)
+{
+	core_fx first;
+	char request[40];
+
+	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
+	snprintf(request, sizeof request, "%s", S(reply_to(AGENT),
+	    "request"));
+	first = F.fx; /* the decision's row, not committed */
+	core_fx_init(&F.fx);
+	ask(AGENT, "c-1", F.tok, "fs.read", NULL, -1);
+	ck_assert(!reply_rec(AGENT)->durable);
+	ck_assert_str_eq(reply_rec(AGENT)->past, request);
+	assert_decision(reply_to(AGENT), "allow", "policy");
+	core_engine_settle_past(F.eng, &F.fx);
+	ck_assert_str_eq(S(reply_to(AGENT), "decision"), "pending");
+	ck_assert_str_eq(S(reply_to(AGENT), "id"), "c-1");
+	ck_assert_str_eq(reply_rec(AGENT)->past, "");
+	/* once the row is in, the same read settles to the decision */
+	json_object_set_new(json_array_get(first.events, 0), "seq",
+	    json_integer(41));
+	core_engine_committed(F.eng, &first);
+	core_fx_fini(&first);
+	agent_at(AGENT, MONO, "{'v':1,'type':'status','request':'%s'}",
+	    request);
+	ck_assert(reply_rec(AGENT)->durable);
+	core_engine_settle_past(F.eng, &F.fx);
+	assert_decision(reply_to(AGENT), "allow", "policy");
 }
 END_TEST
 
@@ -2785,6 +2865,7 @@ engine_suite(void)
 	tcase_add_test(tc, test_admission_bad_signature_again);
 	tcase_add_test(tc, test_admission_trust_capped);
 	tcase_add_test(tc, test_admission_other_delegation);
+	tcase_add_test(tc, test_admission_same_agent_other_chain_or_trust);
 	tcase_add_test(tc, test_admission_not_counted);
 	tcase_add_loop_test(tc, test_malformed_frame, 0,
 	    CS_ARRAY_LEN(malformed));
@@ -2897,6 +2978,7 @@ engine_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_audit_failed_allow);
 	tcase_add_test(tc, test_audit_failed_committed_replay);
+	tcase_add_test(tc, test_settle_past);
 	tcase_add_test(tc, test_audit_failed_deny_kept);
 	tcase_add_test(tc, test_audit_failed_error_row_kept);
 	tcase_add_test(tc, test_reply_text);

@@ -59,6 +59,41 @@ done
 assert_eq $((2 * ONE + BURST)) \
     "$(sql "$H" "SELECT COUNT(*) FROM audit WHERE kind = 'decision'")" \
     "decision rows"
+
+# an answer read from a decision whose row is not written yet: an
+# operator approves while another connection holds the store's write
+# lock; a status read or a resent call during that commit must not say
+# allow, and once the commit has failed both say what the row says
+TOK1=$(mint "$H" --agent a1 --user alice --scope 'tool:fs.*' --trust 1)
+run ctl "$H" ask --token "$TOK1" --session lockrace --id lr-1 --tool fs.read \
+    --args '{"path":"/workspace/r"}' --wait 0
+assert_eq pending "$(jf .decision)" "a trust-1 read waits for an operator"
+R=$(jf .request)
+python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(8)' "$H/audit.db" >"$TEST_TMP/lock.out" &
+locker=$!
+wait_for 5 grep -q locked "$TEST_TMP/lock.out" || fail "could not lock the store"
+ctl "$H" decide "$R" approve >"$TEST_TMP/decide.out" 2>&1 &
+decider=$!
+sleep 1 # the approval's commit waits on the lock
+run ctl "$H" status "$R"
+[ "$(jf .decision)" != allow ] || fail "status said allow before the approval's row was written: $OUT"
+run ctl "$H" ask --token "$TOK1" --session lockrace --id lr-1 --tool fs.read \
+    --args '{"path":"/workspace/r"}' --wait 0
+[ "$(jf .decision)" != allow ] || fail "a resent call got allow before the approval's row was written: $OUT"
+wait "$decider"
+wait "$locker"
+row_of_r() { sql "$H" "SELECT json_extract(event, '$.decision') FROM audit WHERE kind = 'decision' AND request = '$R'"; }
+wait_for 10 sh -c "[ -n \"\$(sqlite3 -batch -noheader '$H/audit.db' \"SELECT 1 FROM audit WHERE kind = 'decision' AND request = '$R'\")\" ]" ||
+	fail "no decision row for $R after the store came back"
+run ctl "$H" status "$R"
+assert_eq "$(row_of_r)" "$(jf .decision)" "status of $R against its row"
+run ctl "$H" ask --token "$TOK1" --session lockrace --id lr-1 --tool fs.read \
+    --args '{"path":"/workspace/r"}' --wait 0
+assert_eq "$(row_of_r)" "$(jf .decision)" "resent call of $R against its row"
 stop_daemon "$H"
 assert_rc 0 ctl "$H" audit verify
 echo "t_commit: $((2 * ONE)) single calls and a burst of $BURST, every" \
