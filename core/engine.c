@@ -872,6 +872,40 @@ dedup_key_of(const core_msg *m, const char *args_digest)
 	return key;
 }
 
+/* Whether one more agent connection may wait on a call of p's delegation
+ * (user and agent): a delegation may hold at most three quarters of the
+ * agent contexts in waits, so that one token parking calls cannot leave
+ * every other agent without a context until the waits end. Past that the
+ * call is answered "pending" at once and asked again later. Lock held. */
+static bool
+may_park(core_engine *eng, const core_pend *p)
+{
+	int contexts = eng->cfg->agent_contexts, share, held = 0;
+	const char *agent = json_string_value(json_object_get(p->info,
+	    "agent"));
+	core_pend **all;
+	size_t n;
+
+	share = contexts - contexts / 4;
+	if (share >= contexts)
+		share = contexts - 1;
+	if (contexts <= 1 || p->user == NULL || agent == NULL)
+		return true;
+	if ((all = core_pend_list(eng->pending, &n)) == NULL)
+		return false; /* no memory: answer at once */
+	for (size_t i = 0; i < n && held < share; i++) {
+		const char *a = json_string_value(json_object_get(all[i]->info,
+		    "agent"));
+
+		if (all[i]->waiter_count > 0 && all[i]->user != NULL &&
+		    a != NULL && strcmp(all[i]->user, p->user) == 0 &&
+		    strcmp(a, agent) == 0)
+			held += all[i]->waiter_count;
+	}
+	free(all);
+	return held < share;
+}
+
 /* Answer a repeated request id with the first outcome, or park it on the
  * still-pending call. True when handled. */
 static bool
@@ -890,8 +924,9 @@ replay(core_engine *eng, const core_msg *m, const char *key,
 		wait = m->wait_ms >= 0 ? m->wait_ms : eng->cfg->default_wait_ms;
 		if (wait > eng->cfg->max_wait_ms)
 			wait = eng->cfg->max_wait_ms;
-		if (wait > 0 && core_pend_add_waiter(p, handle,
-		    now_mono_ms + wait) == CS_OK)
+		if (wait > 0 && may_park(eng, p) &&
+		    core_pend_add_waiter(p, handle, now_mono_ms + wait) ==
+		    CS_OK)
 			return true;
 		reply = decision_reply(p->info, m->id);
 		if (reply != NULL) {
@@ -1254,8 +1289,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	wait = m->wait_ms >= 0 ? m->wait_ms : eng->cfg->default_wait_ms;
 	if (wait > eng->cfg->max_wait_ms)
 		wait = eng->cfg->max_wait_ms;
-	if (wait > 0 && core_pend_add_waiter(p, handle, now_mono_ms + wait) ==
-	    CS_OK)
+	if (wait > 0 && may_park(eng, p) &&
+	    core_pend_add_waiter(p, handle, now_mono_ms + wait) == CS_OK)
 		goto done; /* parked: answered when decided or wait ends */
 	{
 		json_t *reply = decision_reply(info, NULL);

@@ -2185,6 +2185,38 @@ engine_restart_delegation_max(size_t max)
 	ck_assert_ptr_nonnull(F.eng);
 }
 
+/* One delegation holds at most three quarters of the agent contexts in
+ * waits: past that its calls are answered "pending" at once, and another
+ * delegation's call still waits. */
+START_TEST(test_park_share)
+{
+	char *bob = mint(key, "bob", SCOPE, -1, NULL, NOW_S, 3600);
+
+	core_engine_free(F.eng);
+	F.cfg.agent_contexts = 4;
+	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
+	ck_assert_ptr_nonnull(F.eng);
+	for (int i = 0; i < 3; i++) {
+		char id[8];
+
+		snprintf(id, sizeof id, "p-%d", i);
+		free(ask_payment(10 + (uint64_t) i, id, 50 + i, 30000));
+		ck_assert_uint_eq(replies_to(10 + (uint64_t) i), 0);
+	}
+	free(ask_payment(13, "p-3", 60, 30000));
+	ck_assert_str_eq(S(reply_to(13), "decision"), "pending");
+	/* a resend of a parked call is not parked either */
+	ask(14, "p-0", F.tok, "payments.transfer",
+	    "{'amount':50,'currency':'EUR'}", 30000);
+	ck_assert_str_eq(S(reply_to(14), "decision"), "pending");
+	agent_at(15, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'session':'b-1','tool':'payments.transfer','args':{'amount':50},"
+	    "'wait_ms':30000}", bob);
+	ck_assert_uint_eq(replies_to(15), 0);
+	free(bob);
+}
+END_TEST
+
 /* ---- sessions per delegation ------------------------------------------ */
 
 /* A delegation at max_sessions_per_delegation cannot forget a session
@@ -2866,6 +2898,7 @@ engine_suite(void)
 	tcase_add_test(tc, test_admission_trust_capped);
 	tcase_add_test(tc, test_admission_other_delegation);
 	tcase_add_test(tc, test_admission_same_agent_other_chain_or_trust);
+	tcase_add_test(tc, test_park_share);
 	tcase_add_test(tc, test_admission_not_counted);
 	tcase_add_loop_test(tc, test_malformed_frame, 0,
 	    CS_ARRAY_LEN(malformed));
