@@ -2186,15 +2186,17 @@ core_engine_audit_failed(core_engine *eng, core_fx *fx, int64_t now_ms,
 	pthread_mutex_lock(&eng->mtx);
 	out->fallback = true;
 	undo_changes(eng, fx);
-	/* a refused frame or command is answered as it was: its row is
-	 * still true, so it is written (or owed) with the fallback's */
+	/* a refused frame or command is answered as it was, and a revoke
+	 * stays in force (it only takes away): their rows are still true,
+	 * so they are written (or owed) with the fallback's */
 	for (size_t i = 0; i < json_array_size(fx->events); i++) {
 		json_t *ev = json_array_get(fx->events, i), *copy;
 		const char *kind = json_string_value(json_object_get(ev,
 		    "kind"));
 
 		if (kind != NULL && (strcmp(kind, "error") == 0 ||
-		    strcmp(kind, "refused") == 0) &&
+		    strcmp(kind, "refused") == 0 ||
+		    strcmp(kind, "revoke") == 0) &&
 		    (copy = json_deep_copy(ev)) != NULL) {
 			json_object_del(copy, "seq");
 			fx_event(out, copy);

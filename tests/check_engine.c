@@ -1444,6 +1444,37 @@ START_TEST(test_revoke)
 }
 END_TEST
 
+/* A revoke whose row the store refuses stays in force, and its row is
+ * carried to be written when the store takes rows again. */
+START_TEST(test_revoke_audit_failed)
+{
+	char *request = ask_payment(AGENT, "c-1", 50, 0);
+	char grant[64];
+	core_fx out;
+	json_t *ev;
+	size_t i;
+	bool carried = false;
+
+	decide("op1", request, "approve", ",'scope':'session','ttl_s':600");
+	snprintf(grant, sizeof grant, "%s", S(event_of("grant"), "grant"));
+	F.hold = true; /* the store refuses the revoke's row */
+	control_at("op2", OP, MONO, "{'v':1,'type':'revoke','session':'s-1',"
+	    "'grant':'%s'}", grant);
+	F.hold = false;
+	core_fx_init(&out);
+	core_engine_audit_failed(F.eng, &F.fx, NOW_MS, &out);
+	json_array_foreach(out.events, i, ev)
+		if (strcmp(S(ev, "kind"), "revoke") == 0 &&
+		    strcmp(S(ev, "grant"), grant) == 0)
+			carried = true;
+	ck_assert(carried);
+	core_fx_fini(&out);
+	ask(AGENT, "c-2", F.tok, "payments.transfer", "{'amount':60}", 0);
+	assert_decision(reply_to(AGENT), "pending", "policy");
+	free(request);
+}
+END_TEST
+
 /* ---- trust and posture ------------------------------------------------- */
 
 START_TEST(test_trust)
@@ -2933,6 +2964,7 @@ engine_suite(void)
 	tcase_add_test(tc, test_grant_not_for_quorum);
 	tcase_add_test(tc, test_grant_only_for_session_approve);
 	tcase_add_test(tc, test_revoke);
+	tcase_add_test(tc, test_revoke_audit_failed);
 	tcase_add_test(tc, test_trust);
 	tcase_add_test(tc, test_posture);
 	tcase_add_test(tc, test_hello);
