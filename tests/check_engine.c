@@ -2228,7 +2228,7 @@ START_TEST(test_park_share)
 	F.eng = core_engine_new(&F.cfg, test_policy("deny"), key, KEY_LEN);
 	ck_assert_ptr_nonnull(F.eng);
 	for (int i = 0; i < 3; i++) {
-		char id[8];
+		char id[16];
 
 		snprintf(id, sizeof id, "p-%d", i);
 		free(ask_payment(10 + (uint64_t) i, id, 50 + i, 30000));
