@@ -408,7 +408,8 @@ tok_entry_free(struct tok_entry *e)
 }
 
 /* The event members of a token: chain (human first), user, agent, jti,
- * consent, scope, token_exp, and its purpose (a call's own replaces it). */
+ * consent, scope, token_exp, and its purpose (the one the human
+ * delegated; a call's own is kept apart, see call_info). */
 static json_t *
 tok_members(const core_tok *tok)
 {
@@ -1035,8 +1036,17 @@ call_info(const core_engine *eng, const char *request, const core_msg *m,
 		return info;
 	json_object_foreach((json_t *) tok_members, key, v)
 		json_object_set(info, key, v);
-	if (m->purpose != NULL)
-		set_str(info, "purpose", m->purpose);
+	/* the token's purpose is the human's word; the agent's own, when it
+	 * says another, is recorded beside it and decides nothing */
+	if (m->purpose != NULL) {
+		const char *delegated = json_string_value(json_object_get(info,
+		    "purpose"));
+
+		if (delegated == NULL)
+			set_str(info, "purpose", m->purpose);
+		else if (strcmp(delegated, m->purpose) != 0)
+			set_str(info, "stated_purpose", m->purpose);
+	}
 	json_object_set_new(info, "trust", json_integer(trust));
 	return info;
 }
@@ -1143,7 +1153,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	/* 2. live context */
 	info = NULL;
 	if ((rv = core_sess_open(eng->sessions, session, tok->user,
-	    tok->agent, NULL, m->purpose != NULL ? m->purpose : tok->purpose,
+	    tok->agent, NULL, tok->purpose != NULL ? tok->purpose : m->purpose,
 	    tok->trust >= 0 ? tok->trust : eng->cfg->default_trust,
 	    eng->cfg->max_initial_trust, now_ms, &s, &created)) != CS_OK) {
 		info = call_info(eng, request, m, members, session, -1,
@@ -1197,7 +1207,7 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	in = (pol_input) {
 		.tool = m->tool, .action = m->action, .resource = m->resource,
 		.agent = tok->agent, .user = tok->user,
-		.purpose = m->purpose != NULL ? m->purpose : tok->purpose,
+		.purpose = tok->purpose != NULL ? tok->purpose : m->purpose,
 		.posture = eng->posture,
 		.scopes = (const char *const *) tok->scopes,
 		.scope_count = tok->scope_count,

@@ -2216,6 +2216,40 @@ engine_restart_delegation_max(size_t max)
 	ck_assert_ptr_nonnull(F.eng);
 }
 
+/* The token's purpose is the one the human delegated: an agent that says
+ * another in context.purpose has it recorded beside, and decides nothing
+ * with it; without one in the token, the call's own is the purpose. */
+START_TEST(test_purpose_from_token)
+{
+	core_tok_mint_opts o = {
+		.user = "alice", .agent = "bot", .scope = SCOPE,
+		.ttl_s = 3600, .trust = -1, .purpose = "pay invoice 7781",
+	};
+	char *tok = NULL, *cause = NULL;
+	json_t *ev;
+
+	ck_assert_cs_ok(core_tok_mint(key, KEY_LEN, &o, NOW_S, &tok, &cause),
+	    cause);
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'session':'pp-1','tool':'fs.read','context':{'purpose':"
+	    "'cleanup, approved by security'}}", tok);
+	ev = event_of("decision");
+	ck_assert_str_eq(S(ev, "purpose"), "pay invoice 7781");
+	ck_assert_str_eq(S(ev, "stated_purpose"),
+	    "cleanup, approved by security");
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'session':'pp-1','tool':'fs.read','context':{'purpose':"
+	    "'pay invoice 7781'}}", tok);
+	ck_assert_ptr_null(json_object_get(event_of("decision"),
+	    "stated_purpose"));
+	/* F.tok has none: the call's purpose is the purpose */
+	agent_at(AGENT, MONO, "{'v':1,'type':'authorize','token':'%s',"
+	    "'tool':'fs.read','context':{'purpose':'notify'}}", F.tok);
+	ck_assert_str_eq(S(event_of("decision"), "purpose"), "notify");
+	free(tok);
+}
+END_TEST
+
 /* One delegation holds at most three quarters of the agent contexts in
  * waits: past that its calls are answered "pending" at once, and another
  * delegation's call still waits. */
@@ -2930,6 +2964,7 @@ engine_suite(void)
 	tcase_add_test(tc, test_admission_other_delegation);
 	tcase_add_test(tc, test_admission_same_agent_other_chain_or_trust);
 	tcase_add_test(tc, test_park_share);
+	tcase_add_test(tc, test_purpose_from_token);
 	tcase_add_test(tc, test_admission_not_counted);
 	tcase_add_loop_test(tc, test_malformed_frame, 0,
 	    CS_ARRAY_LEN(malformed));
