@@ -715,10 +715,12 @@ finalize_ev(core_engine *eng, json_t *ev, const char *decision,
 	core_sess *s;
 
 	if (ev == NULL) {
-		/* OOM: still answer, fail closed */
+		/* OOM: still answer everyone, fail closed */
 		if (handle != 0)
 			fx_reply(fx, handle, error_reply("internal",
 			    "out of memory", NULL), NULL);
+		for (int i = 0; i < waiter_count; i++)
+			fx_reply(fx, waiters[i].handle, NULL, NULL);
 		json_decref(operators);
 		return;
 	}
@@ -744,9 +746,14 @@ finalize_ev(core_engine *eng, json_t *ev, const char *decision,
 	request = json_string_value(json_object_get(ev, "request"));
 	session = json_string_value(json_object_get(ev, "session"));
 	if (fx_event(fx, ev) == NULL) {
+		/* no row, so no decision: every handle still gets an
+		 * answer (a static error when even this fails), so no slot
+		 * waits for good */
 		if (handle != 0)
 			fx_reply(fx, handle, error_reply("internal",
 			    "out of memory", request), NULL);
+		for (int i = 0; i < waiter_count; i++)
+			fx_reply(fx, waiters[i].handle, NULL, NULL);
 		return;
 	}
 	if ((reply = decision_reply(ev, NULL)) == NULL) {

@@ -2216,6 +2216,58 @@ engine_restart_delegation_max(size_t max)
 	ck_assert_ptr_nonnull(F.eng);
 }
 
+/* jansson's allocator, failing once alloc_left allocations have been
+ * made (never while it is negative). */
+static int alloc_left = -1;
+
+static void *
+failing_malloc(size_t n)
+{
+	if (alloc_left == 0)
+		return NULL;
+	if (alloc_left > 0)
+		alloc_left--;
+	return malloc(n);
+}
+
+/* Out of memory at any point of an operator's decision: either the call
+ * is still pending with its waiters parked, or every waiter is answered
+ * (no agent waits for an answer that will never come). */
+START_TEST(test_decide_oom_answers_every_waiter)
+{
+	for (int n = 0; n < 600; n++) {
+		char id[16], *request;
+		size_t pending;
+
+		snprintf(id, sizeof id, "o-%d", n);
+		request = ask_payment(AGENT, id, 50, 30000);
+		ask(AGENT + 1, id, F.tok, "payments.transfer",
+		    "{'amount':50,'currency':'EUR'}", 30000);
+		ck_assert_uint_eq(replies_to(AGENT + 1), 0);
+		pending = core_engine_pending_count(F.eng);
+		json_set_alloc_funcs(failing_malloc, free);
+		alloc_left = n;
+		F.hold = true;
+		control_at("op1", OP, MONO, "{'v':1,'type':'decide',"
+		    "'request':'%s','verdict':'approve'}", request);
+		alloc_left = -1;
+		json_set_alloc_funcs(malloc, free);
+		F.hold = false;
+		if (core_engine_pending_count(F.eng) == pending) {
+			/* not decided: decide it now, and the waiters hear */
+			decide("op1", request, "approve", NULL);
+		}
+		ck_assert_msg(replies_to(AGENT) == 1 &&
+		    replies_to(AGENT + 1) == 1, "fail at allocation %d: %zu "
+		    "and %zu replies to the waiters", n, replies_to(AGENT),
+		    replies_to(AGENT + 1));
+		ck_assert_uint_eq(core_engine_pending_count(F.eng),
+		    pending - 1);
+		free(request);
+	}
+}
+END_TEST
+
 /* The token's purpose is the one the human delegated: an agent that says
  * another in context.purpose has it recorded beside, and decides nothing
  * with it; without one in the token, the call's own is the purpose. */
@@ -2965,6 +3017,7 @@ engine_suite(void)
 	tcase_add_test(tc, test_admission_same_agent_other_chain_or_trust);
 	tcase_add_test(tc, test_park_share);
 	tcase_add_test(tc, test_purpose_from_token);
+	tcase_add_test(tc, test_decide_oom_answers_every_waiter);
 	tcase_add_test(tc, test_admission_not_counted);
 	tcase_add_loop_test(tc, test_malformed_frame, 0,
 	    CS_ARRAY_LEN(malformed));
