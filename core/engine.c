@@ -1085,6 +1085,22 @@ session_mismatch(const core_engine *eng, const core_sess *s,
 	return NULL;
 }
 
+/* Deny a call before its policy is asked (by: admission or error): one
+ * audit event with the call's context and why. */
+static void
+refuse_call(core_engine *eng, const char *request, const core_msg *m,
+    const json_t *members, const char *session, const char *digest,
+    const char *by, const char *reason, uint64_t handle, const char *key,
+    int64_t now_ms, core_fx *fx)
+{
+	json_t *info = call_info(eng, request, m, members, session, -1,
+	    eng->posture, digest, now_ms);
+
+	set_str(info, "policy", pol_set_version(eng->pol));
+	finalize_ev(eng, info, "deny", by, NULL, reason, NULL, 0, handle, key,
+	    now_ms, fx);
+}
+
 /* Handle an authorize message. */
 static void
 authorize(core_engine *eng, const core_msg *m, uint64_t handle,
@@ -1121,14 +1137,10 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		goto done; /* the same call, decided while the token was
 		            * being verified */
 	if (tok == NULL) {
-		info = call_info(eng, request, m, NULL, m->session, -1,
-		    eng->posture, digest, now_ms);
 		reason = cs_asprintf("admission: %s",
 		    cause != NULL ? cause : "invalid token");
-		set_str(info, "policy", pol_set_version(eng->pol));
-		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
-		    handle, key, now_ms, fx);
-		info = NULL;
+		refuse_call(eng, request, m, NULL, m->session, digest,
+		    "admission", reason, handle, key, now_ms, fx);
 		goto done;
 	}
 	if (eng->cfg->jti_max_uses > 0 && tok->jti != NULL &&
@@ -1148,12 +1160,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		    "token scope \"%s\"", m->tool,
 		    tok->scope_text != NULL ? tok->scope_text : "");
 	if (reason != NULL) {
-		info = call_info(eng, request, m, members, session, -1,
-		    eng->posture, digest, now_ms);
-		set_str(info, "policy", pol_set_version(eng->pol));
-		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
-		    handle, key, now_ms, fx);
-		info = NULL;
+		refuse_call(eng, request, m, members, session, digest,
+		    "admission", reason, handle, key, now_ms, fx);
 		goto done;
 	}
 
@@ -1163,20 +1171,16 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 	    tok->agent, NULL, tok->purpose != NULL ? tok->purpose : m->purpose,
 	    tok->trust >= 0 ? tok->trust : eng->cfg->default_trust,
 	    eng->cfg->max_initial_trust, now_ms, &s, &created)) != CS_OK) {
-		info = call_info(eng, request, m, members, session, -1,
-		    eng->posture, digest, now_ms);
-		set_str(info, "policy", pol_set_version(eng->pol));
 		if (rv == CS_EDENIED)
 			reason = cs_asprintf("%s/%s holds %zu sessions, the most "
 			    "one delegation may (max_sessions_per_delegation), "
 			    "and each of its oldest has a call waiting, a grant "
 			    "or a trust an operator set", tok->user,
 			    tok->agent, eng->cfg->max_sessions_per_delegation);
-		finalize_ev(eng, info, "deny", "error", NULL,
-		    reason != NULL ? reason : rv == CS_EFULL ?
-		    "session table full" : "out of memory",
-		    NULL, 0, handle, key, now_ms, fx);
-		info = NULL;
+		refuse_call(eng, request, m, members, session, digest,
+		    "error", reason != NULL ? reason : rv == CS_EFULL ?
+		    "session table full" : "out of memory", handle, key,
+		    now_ms, fx);
 		goto done;
 	}
 	if (!created && (strcmp(s->user, tok->user) != 0 ||
@@ -1185,12 +1189,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		 * not this token's to use */
 		reason = cs_asprintf("admission: session \"%s\" belongs to "
 		    "another delegation", session);
-		info = call_info(eng, request, m, members, session, -1,
-		    eng->posture, digest, now_ms);
-		set_str(info, "policy", pol_set_version(eng->pol));
-		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
-		    handle, key, now_ms, fx);
-		info = NULL;
+		refuse_call(eng, request, m, members, session, digest,
+		    "admission", reason, handle, key, now_ms, fx);
 		goto done;
 	}
 	if (created) { /* the token's chain, shared like the event's */
@@ -1202,12 +1202,8 @@ authorize(core_engine *eng, const core_msg *m, uint64_t handle,
 		}
 	} else if ((reason = session_mismatch(eng, s, tok,
 	    json_object_get(members, "chain"))) != NULL) {
-		info = call_info(eng, request, m, members, session, -1,
-		    eng->posture, digest, now_ms);
-		set_str(info, "policy", pol_set_version(eng->pol));
-		finalize_ev(eng, info, "deny", "admission", NULL, reason, NULL, 0,
-		    handle, key, now_ms, fx);
-		info = NULL;
+		refuse_call(eng, request, m, members, session, digest,
+		    "admission", reason, handle, key, now_ms, fx);
 		goto done;
 	}
 	engine_clock(eng, now_ms);
