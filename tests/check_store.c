@@ -2,7 +2,6 @@
  * SPDX-License-Identifier: MIT */
 #include "store.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <check.h>
 #include <sqlite3.h>
 
+#include "scratch_dir.h"
 #include "thread_io.h"
 
 #define ck_assert_cs_ok(expr)                                                \
@@ -44,21 +44,7 @@ setup(void)
 static void
 teardown(void)
 {
-	DIR *dir = opendir(tmpdir);
-	struct dirent *de;
-	char path[512];
-
-	if (dir == NULL)
-		return;
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", tmpdir, de->d_name);
-		unlink(path);
-	}
-	closedir(dir);
-	rmdir(tmpdir);
+	scratch_dir_remove(tmpdir);
 }
 
 /* One audit event; NULL members are left out. */

@@ -8,7 +8,6 @@
  * SPDX-License-Identifier: MIT */
 #include "walvfs.h"
 
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <check.h>
 #include <sqlite3.h>
 
+#include "scratch_dir.h"
 #include "thread_io.h"
 
 static char tmpdir[64];
@@ -32,20 +32,7 @@ setup(void)
 static void
 teardown(void)
 {
-	DIR *dir = opendir(tmpdir);
-	struct dirent *de;
-	char path[512];
-
-	if (dir == NULL)
-		return;
-	while ((de = readdir(dir)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", tmpdir, de->d_name);
-		unlink(path);
-	}
-	closedir(dir);
-	rmdir(tmpdir);
+	scratch_dir_remove(tmpdir);
 }
 
 static void
